@@ -1,0 +1,1 @@
+"""The gridgate service: ingest, alerts, outbox, channels, storage and the API."""

@@ -1,0 +1,1 @@
+"""Alerts: the alert record, its lifecycle, and where each alert is sent."""

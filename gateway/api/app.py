@@ -1,0 +1,43 @@
+"""The FastAPI app factory. Domain errors become 4xx/503 here, in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from gateway.api.deps import AppContext
+from gateway.api.routes import alerts, doors, status
+from gateway.errors import AlertNotFound, GatewayError, InvalidTransition, StoreUnavailable
+
+WEB = Path(__file__).parent.parent / "web"
+
+
+def create_app(context: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="gridgate",
+        summary="Grid alerts from door and hazard sensors",
+        version="0.1.0",
+    )
+    app.state.context = context
+    app.include_router(alerts.router)
+    app.include_router(doors.router)
+    app.include_router(status.router)
+
+    @app.exception_handler(GatewayError)
+    async def _domain_error(request: Request, exc: GatewayError) -> JSONResponse:
+        code = 500
+        if isinstance(exc, AlertNotFound):
+            code = 404
+        elif isinstance(exc, InvalidTransition):
+            code = 409
+        elif isinstance(exc, StoreUnavailable):
+            code = 503
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(WEB / "index.html", media_type="text/html; charset=utf-8")
+
+    return app

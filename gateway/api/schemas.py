@@ -1,0 +1,149 @@
+"""Request and response bodies of the API (what the OpenAPI docs show)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.alerts.model import Alert, AlertState, Transition
+from gateway.devices import DoorState
+from gateway.site import Level, Mount, Node
+from rules.model import Severity
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeOut(BaseModel):
+    level: Level
+    id: str
+    name: str
+
+    @classmethod
+    def of(cls, node: Node) -> NodeOut:
+        return cls(level=node.level, id=node.id, name=node.name)
+
+
+class Title(BaseModel):
+    zh: str
+    en: str
+
+
+class TransitionOut(BaseModel):
+    at: datetime
+    action: str
+    actor: str
+    state: AlertState
+    note: str | None
+
+    @classmethod
+    def of(cls, t: Transition) -> TransitionOut:
+        return cls(at=t.at, action=t.action, actor=t.actor, state=t.state, note=t.note)
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule: str
+    title: Title
+    severity: Severity
+    state: AlertState
+    is_active: bool = Field(description="whether the condition still holds (door still open)")
+    device_id: str
+    kind: str
+    location: list[NodeOut] = Field(description="from the district down to the device's node")
+    place: str = Field(description="the place in words, from the community down")
+    opened_at: datetime = Field(description="when the condition began (event time)")
+    due_at: datetime | None = Field(description="for held rules: when the alert was due")
+    raised_at: datetime
+    cleared_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    note: str | None
+
+    @classmethod
+    def of(cls, a: Alert) -> AlertOut:
+        return cls(
+            id=a.id,
+            rule=a.rule_id,
+            title=Title(zh=a.title_zh, en=a.title_en),
+            severity=a.severity,
+            state=a.state,
+            is_active=a.is_active,
+            device_id=a.device_id,
+            kind=a.kind,
+            location=[NodeOut.of(n) for n in a.location],
+            place=a.place,
+            opened_at=a.opened_at,
+            due_at=a.due_at,
+            raised_at=a.raised_at,
+            cleared_at=a.cleared_at,
+            acknowledged_at=a.acknowledged_at,
+            acknowledged_by=a.acknowledged_by,
+            resolved_at=a.resolved_at,
+            resolved_by=a.resolved_by,
+            note=a.note,
+        )
+
+
+class AlertDetail(AlertOut):
+    history: list[TransitionOut]
+
+
+class AckBody(_Body):
+    by: str = Field(min_length=1, max_length=64, description="who acknowledges")
+    note: str | None = Field(None, max_length=2000)
+
+
+class ResolveBody(_Body):
+    by: str = Field(min_length=1, max_length=64, description="who resolves")
+    note: str | None = Field(None, max_length=2000, description="what was found and done")
+
+
+class DoorOut(BaseModel):
+    device_id: str
+    name: str | None
+    mount: Mount
+    place: str
+    location: list[NodeOut]
+    state: DoorState
+    since: datetime | None = Field(description="when the door took its current state")
+    last_seen_at: datetime | None
+
+
+class RejectionOut(BaseModel):
+    adapter: str
+    reason: str
+    count: int
+    last_detail: str
+    last_topic: str
+    last_device_id: str | None
+    last_received_at: datetime
+    last_sample: str
+
+
+class IngestStatsOut(BaseModel):
+    received: int
+    accepted: int
+    rejected: int
+    rejections: list[RejectionOut]
+    inbox_full_waits: int
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="ok, or degraded with the reasons")
+    reasons: list[str]
+    broker_connected: bool
+    store_ok: bool
+    outbox: dict[str, int]
+    alerts_raised: int
+    alerts_cleared: int
+    messages_received: int
+    messages_rejected: int
+
+
+class Problem(BaseModel):
+    detail: str

@@ -1,0 +1,5 @@
+"""Channels deliver one outbox row each; they answer delivered, retry later, or give up."""
+
+from gateway.channels.base import Channel, Outcome, Result
+
+__all__ = ["Channel", "Outcome", "Result"]

@@ -1,0 +1,149 @@
+"""The `gridgate` command.
+
+gridgate run [--config FILE]          the gateway (broker from settings)
+gridgate demo [--seed N]              own Mosquitto + gateway + simulator, embedded defaults
+gridgate check-config [--config FILE] validate settings, site and rules; start nothing
+gridgate config show [--config FILE]  the settings in force, secrets masked
+gridgate simulate ...                 the simulator (see `gridgate simulate --help`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway import logs
+from gateway.broker import BrokerError, LocalBroker
+from gateway.config import Settings, load_settings, masked
+from gateway.service import Loaded, load_files, serve
+from sensors.errors import FileError
+
+EXIT_CONFIG = 2
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _load(config: Path | None) -> tuple[Settings, Loaded]:
+    settings = load_settings(config)
+    return settings, load_files(settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridgate", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    config_help = "YAML settings file (environment variables GRIDGATE_* override it)"
+    run = sub.add_parser("run", help="run the gateway")
+    run.add_argument("--config", type=Path, help=config_help)
+    demo = sub.add_parser("demo", help="run a private Mosquitto, the gateway and the simulator")
+    demo.add_argument("--config", type=Path, help=config_help)
+    demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    demo.add_argument("--no-simulator", action="store_true", help="start no simulator")
+    check = sub.add_parser("check-config", help="validate settings, site and rules files")
+    check.add_argument("--config", type=Path, help=config_help)
+    show = sub.add_parser("config", help="settings")
+    show_sub = show.add_subparsers(dest="config_command", required=True)
+    show_show = show_sub.add_parser("show", help="print the settings in force, secrets masked")
+    show_show.add_argument("--config", type=Path, help=config_help)
+    sub.add_parser("simulate", help="the simulator (gridgate simulate --help)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulate"]:
+        from simulator.cli import main as simulate
+
+        code: int = simulate(argv[1:])
+        return code
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "config":
+            _out(json.dumps(masked(load_settings(args.config)), indent=2, ensure_ascii=False))
+            return 0
+        settings, loaded = _load(args.config)
+    except FileError as exc:
+        _err(f"gridgate: refusing to start, invalid configuration:\n{exc}")
+        return EXIT_CONFIG
+    if args.command == "check-config":
+        _out(
+            f"ok: site {settings.site_file} ({len(loaded.site.devices)} devices), "
+            f"rules {settings.rules_file} ({len(loaded.rules.rules)} rules)"
+        )
+        return 0
+    logs.configure(settings.log)
+    if args.command == "run":
+        asyncio.run(serve(settings, loaded))
+        return 0
+    return _demo(settings, loaded, args.seed, start_simulator=not args.no_simulator)
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: bool) -> int:
+    broker: LocalBroker | None = None
+    simulator: subprocess.Popen[bytes] | None = None
+    if "mqtt" not in settings.model_fields_set:
+        broker = LocalBroker(settings.state_dir / "mosquitto")
+        try:
+            broker.write_config()
+            broker.start()
+        except BrokerError as exc:
+            _err(f"gridgate demo: {exc}")
+            return 1
+        settings.mqtt = settings.mqtt.model_copy(update={"host": "127.0.0.1", "port": broker.port})
+        _out(f"mosquitto   127.0.0.1:{broker.port} (pid {broker.pid}, state in {broker.directory})")
+    if not _port_is_free(settings.api.host, settings.api.port):
+        settings.api = settings.api.model_copy(update={"port": 0})
+
+    def announce(port: int) -> None:
+        base = f"http://{settings.api.host}:{port}"
+        _out(f"dashboard   {base}/")
+        _out(f"API         {base}/alerts  {base}/doors  {base}/health  {base}/ingest/stats")
+        _out(f"API docs    {base}/docs")
+        _out("stop        Ctrl-C")
+
+    try:
+        if start_simulator:
+            command = [
+                sys.executable, "-m", "simulator", "run",
+                "--site", str(settings.site_file),
+                "--host", settings.mqtt.host,
+                "--port", str(settings.mqtt.port),
+                "--topic-root", settings.mqtt.topic_root,
+                "--seed", str(seed),
+            ]  # fmt: skip
+            simulator = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603  # our own module
+            _out(f"simulator   pid {simulator.pid}, seed {seed}")
+        asyncio.run(serve(settings, loaded, on_ready=announce))
+    finally:
+        if simulator is not None and simulator.poll() is None:
+            simulator.terminate()
+            simulator.wait(timeout=10)
+        if broker is not None:
+            broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Device state as the gateway knows it: last readings, when the state changed, online.
+
+Pure: `advance(state, reading)` returns the new state, or None when the reading is older
+than what was already applied (out of order) and must be counted, not applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from sensors.kinds import KINDS, Kind
+from sensors.reading import FieldValue, Reading
+
+
+class DoorState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"  # no report yet
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    device_id: str
+    kind: Kind
+    fields: dict[str, FieldValue]
+    changed_at: datetime | None  # event time the state field last changed
+    last_event_at: datetime | None
+    last_seen_at: datetime  # arrival of the last message of any sort
+    is_online: bool | None  # None: never said
+
+    def door_state(self) -> DoorState:
+        if self.is_online is False:
+            return DoorState.OFFLINE
+        value = self.fields.get("open")
+        if value is None:
+            return DoorState.UNKNOWN
+        return DoorState.OPEN if value else DoorState.CLOSED
+
+
+def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceState | None:
+    """Apply `reading` to a device of `kind`; None when the reading is out of order."""
+    if reading.kind == Kind.AVAILABILITY:
+        online = bool(reading.fields["online"])
+        if state is None:
+            return DeviceState(reading.device_id, kind, {}, None, None, reading.received_at, online)
+        return replace(state, is_online=online, last_seen_at=reading.received_at)
+    if (
+        state is not None
+        and state.last_event_at is not None
+        and reading.event_at < state.last_event_at
+    ):
+        return None
+    state_field = KINDS[kind].state_field
+    fields = dict(state.fields) if state is not None else {}
+    changed_at = state.changed_at if state is not None else None
+    if (
+        state_field is not None
+        and state_field in reading.fields
+        and (state is None or fields.get(state_field) != reading.fields[state_field])
+    ):
+        changed_at = reading.event_at
+    fields.update(reading.fields)
+    return DeviceState(
+        device_id=reading.device_id,
+        kind=kind,
+        fields=fields,
+        changed_at=changed_at,
+        last_event_at=reading.event_at,
+        last_seen_at=reading.received_at,
+        # a reading is proof of life, whatever the availability topic said last
+        is_online=True,
+    )

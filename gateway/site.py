@@ -1,0 +1,255 @@
+"""The site: the grid hierarchy and the devices placed in it, read from one YAML file.
+
+    district 区 → street 街道 → community 社区 → grid 网格 → building 楼栋 → unit 单元
+
+Every node has an `id` (unique across the whole site) and a `name` people read. Devices
+stand on a node: door sensors on a unit (its entrance) or on a grid or community (a
+compound gate), smoke sensors on a unit or a building. See docs/site.md for the format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sensors.errors import FileError, Problem
+from sensors.kinds import PLACED_KINDS, Kind
+from sensors.native import DEVICE_ID_PATTERN
+from sensors.yamlfile import Loc, dotted, line_of, load_model
+
+NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+DeviceId = Annotated[str, Field(pattern=f"^{DEVICE_ID_PATTERN}$")]
+
+
+class Level(StrEnum):
+    DISTRICT = "district"
+    STREET = "street"
+    COMMUNITY = "community"
+    GRID = "grid"
+    BUILDING = "building"
+    UNIT = "unit"
+
+
+LEVEL_NAMES_ZH = {
+    Level.DISTRICT: "区",
+    Level.STREET: "街道",
+    Level.COMMUNITY: "社区",
+    Level.GRID: "网格",
+    Level.BUILDING: "楼栋",
+    Level.UNIT: "单元",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSpec(_Strict):
+    id: DeviceId
+    kind: Kind
+    name: str | None = None
+
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _placed(cls, kind: object) -> object:
+        if kind not in PLACED_KINDS:
+            known = ", ".join(k.value for k in PLACED_KINDS)
+            raise ValueError(f"unknown sensor kind {kind!r} (known: {known})")
+        return kind
+
+
+class UnitSpec(_Strict):
+    id: NodeId
+    name: str
+    devices: list[DeviceSpec] = []
+
+
+class BuildingSpec(_Strict):
+    id: NodeId
+    name: str
+    units: list[UnitSpec] = []
+    devices: list[DeviceSpec] = []
+
+
+class GridSpec(_Strict):
+    id: NodeId
+    name: str
+    buildings: list[BuildingSpec] = []
+    devices: list[DeviceSpec] = []
+
+
+class CommunitySpec(_Strict):
+    id: NodeId
+    name: str
+    grids: list[GridSpec] = []
+    devices: list[DeviceSpec] = []
+
+
+class StreetSpec(_Strict):
+    id: NodeId
+    name: str
+    communities: list[CommunitySpec] = []
+
+
+class DistrictSpec(_Strict):
+    id: NodeId
+    name: str
+    streets: list[StreetSpec] = []
+
+
+class SiteFile(_Strict):
+    """What a site file may say."""
+
+    name: str
+    timezone: str = "Asia/Shanghai"
+    district: DistrictSpec
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+
+@dataclass(frozen=True)
+class Node:
+    level: Level
+    id: str
+    name: str
+
+
+class Mount(StrEnum):
+    """Where a device stands, in words a grid leader uses."""
+
+    UNIT_DOOR = "unit_door"
+    GATE = "gate"
+    UNIT = "unit"
+    BUILDING = "building"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One device, where it stands, and the path from the district down to that node."""
+
+    device_id: str
+    kind: Kind
+    name: str | None
+    location: tuple[Node, ...]
+    mount: Mount
+
+    @property
+    def node(self) -> Node:
+        return self.location[-1]
+
+    def place(self, lang: str = "zh") -> str:
+        """The place in words, from the community down (`阳光社区 / 3号楼 / 2单元`)."""
+        words = [n.name for n in self.location if n.level not in (Level.DISTRICT, Level.STREET)]
+        if self.name:
+            words.append(self.name)
+        return " / ".join(words)
+
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(n.id for n in self.location)
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    timezone: ZoneInfo
+    path: Path | None
+    devices: dict[str, Placement]
+    nodes: dict[str, tuple[Node, ...]]  # node id -> path from the district to that node
+
+    def placement(self, device_id: str) -> Placement | None:
+        return self.devices.get(device_id)
+
+
+def _walk(spec: SiteFile) -> Iterator[tuple[Loc, tuple[Node, ...], list[DeviceSpec]]]:
+    d = spec.district
+    district = Node(Level.DISTRICT, d.id, d.name)
+    yield ("district",), (district,), []
+    for si, s in enumerate(d.streets):
+        street = (district, Node(Level.STREET, s.id, s.name))
+        s_loc: Loc = ("district", "streets", si)
+        yield s_loc, street, []
+        for ci, c in enumerate(s.communities):
+            community = (*street, Node(Level.COMMUNITY, c.id, c.name))
+            c_loc: Loc = (*s_loc, "communities", ci)
+            yield c_loc, community, c.devices
+            for gi, g in enumerate(c.grids):
+                grid = (*community, Node(Level.GRID, g.id, g.name))
+                g_loc: Loc = (*c_loc, "grids", gi)
+                yield g_loc, grid, g.devices
+                for bi, b in enumerate(g.buildings):
+                    building = (*grid, Node(Level.BUILDING, b.id, b.name))
+                    b_loc: Loc = (*g_loc, "buildings", bi)
+                    yield b_loc, building, b.devices
+                    for ui, u in enumerate(b.units):
+                        unit = (*building, Node(Level.UNIT, u.id, u.name))
+                        yield (*b_loc, "units", ui), unit, u.devices
+
+
+def _mount(kind: Kind, level: Level) -> Mount | str:
+    """Where a device of `kind` may stand on a node of `level`; a reason when it may not."""
+    if kind == Kind.DOOR:
+        if level == Level.UNIT:
+            return Mount.UNIT_DOOR
+        if level in (Level.GRID, Level.COMMUNITY):
+            return Mount.GATE
+        return "a door sensor stands on a unit (its entrance) or a grid/community (a gate)"
+    if level == Level.UNIT:
+        return Mount.UNIT
+    if level == Level.BUILDING:
+        return Mount.BUILDING
+    return f"a {kind.value} sensor stands on a unit or a building"
+
+
+def compile_site(spec: SiteFile, path: Path | None, lines: dict[Loc, int]) -> Site:
+    """Cross-check a validated site file and index it; every problem names its line."""
+    problems: list[Problem] = []
+    nodes: dict[str, tuple[Node, ...]] = {}
+    devices: dict[str, Placement] = {}
+    for loc, location, device_specs in _walk(spec):
+        node = location[-1]
+        if node.id in nodes:
+            first = nodes[node.id][-1]
+            problems.append(
+                Problem(
+                    line_of(lines, (*loc, "id")),
+                    dotted(loc),
+                    f"node id {node.id!r} is used twice "
+                    f"(also by {first.level.value} {first.name!r})",
+                )
+            )
+            continue
+        nodes[node.id] = location
+        for di, device in enumerate(device_specs):
+            d_loc = (*loc, "devices", di)
+            mount = _mount(device.kind, node.level)
+            if not isinstance(mount, Mount):
+                problems.append(Problem(line_of(lines, (*d_loc, "kind")), device.id, mount))
+                continue
+            if device.id in devices:
+                problems.append(
+                    Problem(line_of(lines, (*d_loc, "id")), device.id, "device id is used twice")
+                )
+                continue
+            devices[device.id] = Placement(device.id, device.kind, device.name, location, mount)
+    if problems:
+        raise FileError(path or "<site>", problems)
+    return Site(spec.name, ZoneInfo(spec.timezone), path, devices, nodes)
+
+
+def load_site(path: Path) -> Site:
+    """Read, validate and cross-check a site file; raise FileError naming path and line."""
+    spec, lines = load_model(path, SiteFile)
+    return compile_site(spec, path, lines)

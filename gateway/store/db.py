@@ -1,0 +1,536 @@
+"""Every SQL query of the gateway. One write connection behind a lock, one for reads.
+
+Blocking by nature: async code calls these through `asyncio.to_thread` (the writer task,
+the outbox worker) or FastAPI's thread pool (plain `def` endpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gateway.alerts.lifecycle import Action, next_state
+from gateway.alerts.model import Alert, AlertState, Transition
+from gateway.devices import DeviceState
+from gateway.errors import AlertNotFound, StoreUnavailable
+from gateway.site import Level, Node, Placement
+from gateway.store.schema import MIGRATIONS
+from rules.engine import AlertEvent, EventType, Track, TrackKey
+from rules.model import Severity
+from sensors.kinds import Kind
+
+
+def ts(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _ts_or_none(at: datetime | None) -> str | None:
+    return None if at is None else ts(at)
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _dt_or_none(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message to send for one alert event, as routing decided it."""
+
+    channel: str
+    target: str
+    body: dict[str, Any]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: int
+    event: str
+    channel: str
+    target: str
+    body: str
+    idempotency_key: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RaisedEvent:
+    """A rule event with where its device stands and the rule's words."""
+
+    event: AlertEvent
+    placement: Placement
+    title_zh: str
+    title_en: str
+
+
+Route = Callable[[Alert, str], list[OutboxEntry]]
+
+
+@dataclass
+class Batch:
+    """What one step of the pipeline changes, written in one transaction."""
+
+    states: dict[str, DeviceState] = field(default_factory=dict)
+    tracks: list[tuple[TrackKey, Track | None]] = field(default_factory=list)
+    events: list[RaisedEvent] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.states or self.tracks or self.events)
+
+
+_ALERT_COLUMNS = (
+    "id, rule_id, title_zh, title_en, severity, kind, device_id, state, location, place, "
+    "opened_at, due_at, raised_at, cleared_at, acknowledged_at, acknowledged_by, "
+    "resolved_at, resolved_by, note"
+)
+
+
+def _alert(row: sqlite3.Row) -> Alert:
+    return Alert(
+        id=row["id"],
+        rule_id=row["rule_id"],
+        title_zh=row["title_zh"],
+        title_en=row["title_en"],
+        severity=Severity(row["severity"]),
+        kind=row["kind"],
+        device_id=row["device_id"],
+        state=AlertState(row["state"]),
+        location=tuple(
+            Node(Level(n["level"]), n["id"], n["name"]) for n in json.loads(row["location"])
+        ),
+        place=row["place"],
+        opened_at=_dt(row["opened_at"]),
+        due_at=_dt_or_none(row["due_at"]),
+        raised_at=_dt(row["raised_at"]),
+        cleared_at=_dt_or_none(row["cleared_at"]),
+        acknowledged_at=_dt_or_none(row["acknowledged_at"]),
+        acknowledged_by=row["acknowledged_by"],
+        resolved_at=_dt_or_none(row["resolved_at"]),
+        resolved_by=row["resolved_by"],
+        note=row["note"],
+    )
+
+
+class Store:
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        try:
+            self._db = self._connect(synchronous)
+            self._migrate()
+            self._read = self._connect(synchronous)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(path), str(exc)) from exc
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL survives a killed process; FULL also survives power loss
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    def close(self) -> None:
+        with self._write_lock, self._read_lock:
+            self._db.close()
+            self._read.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(str(self.path), str(exc)) from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StoreUnavailable(str(self.path), str(exc)) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            try:
+                yield self._read
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(str(self.path), str(exc)) from exc
+
+    def ping(self) -> None:
+        with self._reading() as db:
+            db.execute("SELECT 1 FROM alerts LIMIT 1").fetchall()
+
+    # ---- pipeline -------------------------------------------------------------------
+
+    def apply(self, batch: Batch, now: datetime, route: Route) -> list[Alert]:
+        """Write one pipeline step: device states, rule tracks, alerts and their outbox rows.
+
+        Returns the alerts raised or cleared, as they stand after the step.
+        """
+        changed: list[Alert] = []
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO device_states VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (device_id) DO UPDATE SET kind=excluded.kind, "
+                "fields=excluded.fields, changed_at=excluded.changed_at, "
+                "last_event_at=excluded.last_event_at, last_seen_at=excluded.last_seen_at, "
+                "is_online=excluded.is_online",
+                [
+                    (
+                        s.device_id,
+                        s.kind.value,
+                        json.dumps(s.fields),
+                        _ts_or_none(s.changed_at),
+                        _ts_or_none(s.last_event_at),
+                        ts(s.last_seen_at),
+                        None if s.is_online is None else int(s.is_online),
+                    )
+                    for s in batch.states.values()
+                ],
+            )
+            for (rule_id, device_id), track in batch.tracks:
+                if track is None:
+                    db.execute(
+                        "DELETE FROM rule_tracks WHERE rule_id=? AND device_id=?",
+                        (rule_id, device_id),
+                    )
+                else:
+                    db.execute(
+                        "INSERT OR REPLACE INTO rule_tracks VALUES (?, ?, ?, ?, ?)",
+                        (
+                            rule_id,
+                            device_id,
+                            ts(track.since_at),
+                            _ts_or_none(track.due_at),
+                            int(track.is_raised),
+                        ),
+                    )
+            for item in batch.events:
+                alert = self._apply_event(db, item, now)
+                if alert is None:
+                    continue
+                changed.append(alert)
+                event_name = "alert." + item.event.type.value
+                self._enqueue(db, alert, event_name, route(alert, event_name), now)
+        return changed
+
+    def _apply_event(
+        self, db: sqlite3.Connection, item: RaisedEvent, now: datetime
+    ) -> Alert | None:
+        event = item.event
+        if event.type == EventType.RAISED:
+            location = [
+                {"level": n.level.value, "id": n.id, "name": n.name}
+                for n in item.placement.location
+            ]
+            cursor = db.execute(
+                "INSERT INTO alerts (rule_id, title_zh, title_en, severity, kind, device_id, "
+                "state, location, node_ids, place, opened_at, due_at, raised_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (
+                    event.rule_id,
+                    item.title_zh,
+                    item.title_en,
+                    event.severity.value,
+                    event.kind.value,
+                    event.device_id,
+                    AlertState.RAISED.value,
+                    json.dumps(location, ensure_ascii=False),
+                    "/" + "/".join(item.placement.node_ids()) + "/",
+                    item.placement.place(),
+                    ts(event.opened_at),
+                    _ts_or_none(event.due_at),
+                    ts(event.at),
+                ),
+            )
+            if cursor.rowcount == 0:
+                return None  # already active for this rule and device: dedup
+            alert_id = cursor.lastrowid
+            assert alert_id is not None  # noqa: S101  # an INSERT that wrote a row has an id
+            self._log(db, alert_id, now, "raise", "rules", AlertState.RAISED, None)
+            return self._get(db, alert_id)
+        row = db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608  # constant column list
+            "WHERE rule_id=? AND device_id=? AND cleared_at IS NULL",
+            (event.rule_id, event.device_id),
+        ).fetchone()
+        if row is None:
+            return None
+        alert = _alert(row)
+        state = next_state(alert.id, alert.state, Action.CLEAR)
+        db.execute(
+            "UPDATE alerts SET state=?, cleared_at=? WHERE id=?",
+            (state.value, ts(event.at), alert.id),
+        )
+        self._log(db, alert.id, now, "clear", "rules", state, None)
+        return self._get(db, alert.id)
+
+    def _enqueue(
+        self,
+        db: sqlite3.Connection,
+        alert: Alert,
+        event: str,
+        entries: list[OutboxEntry],
+        now: datetime,
+    ) -> None:
+        db.executemany(
+            "INSERT INTO outbox (alert_id, event, channel, target, body, idempotency_key, "
+            "state, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
+            "ON CONFLICT (idempotency_key) DO NOTHING",
+            [
+                (
+                    alert.id,
+                    event,
+                    e.channel,
+                    e.target,
+                    json.dumps(e.body, ensure_ascii=False),
+                    e.idempotency_key,
+                    ts(now),
+                    ts(now),
+                )
+                for e in entries
+            ],
+        )
+
+    def _log(
+        self,
+        db: sqlite3.Connection,
+        alert_id: int,
+        at: datetime,
+        action: str,
+        actor: str,
+        state: AlertState,
+        note: str | None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO alert_log (alert_id, at, action, actor, state, note) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (alert_id, ts(at), action, actor, state.value, note),
+        )
+
+    def _get(self, db: sqlite3.Connection, alert_id: int) -> Alert:
+        row = db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id=?",  # noqa: S608  # constant columns
+            (alert_id,),
+        ).fetchone()
+        if row is None:
+            raise AlertNotFound(alert_id)
+        return _alert(row)
+
+    def load_tracks(self) -> list[tuple[TrackKey, Track]]:
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM rule_tracks").fetchall()
+        return [
+            (
+                (r["rule_id"], r["device_id"]),
+                Track(_dt(r["since_at"]), _dt_or_none(r["due_at"]), bool(r["is_raised"])),
+            )
+            for r in rows
+        ]
+
+    def device_states(self) -> dict[str, DeviceState]:
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM device_states").fetchall()
+        return {
+            r["device_id"]: DeviceState(
+                device_id=r["device_id"],
+                kind=Kind(r["kind"]),
+                fields=json.loads(r["fields"]),
+                changed_at=_dt_or_none(r["changed_at"]),
+                last_event_at=_dt_or_none(r["last_event_at"]),
+                last_seen_at=_dt(r["last_seen_at"]),
+                is_online=None if r["is_online"] is None else bool(r["is_online"]),
+            )
+            for r in rows
+        }
+
+    # ---- people acting on alerts ----------------------------------------------------
+
+    def act(
+        self,
+        alert_id: int,
+        action: Action,
+        actor: str,
+        note: str | None,
+        now: datetime,
+        route: Route | None = None,
+    ) -> Alert:
+        """Acknowledge or resolve an alert, with the audit entry, in one transaction."""
+        with self._transaction() as db:
+            alert = self._get(db, alert_id)
+            state = next_state(alert_id, alert.state, action)
+            if action == Action.ACKNOWLEDGE:
+                db.execute(
+                    "UPDATE alerts SET state=?, acknowledged_at=?, acknowledged_by=? WHERE id=?",
+                    (state.value, ts(now), actor, alert_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE alerts SET state=?, resolved_at=?, resolved_by=?, "
+                    "note=COALESCE(?, note) WHERE id=?",
+                    (state.value, ts(now), actor, note, alert_id),
+                )
+            self._log(db, alert_id, now, action.value, actor, state, note)
+            updated = self._get(db, alert_id)
+            if route is not None:
+                event_name = "alert." + state.value
+                self._enqueue(db, updated, event_name, route(updated, event_name), now)
+            return updated
+
+    def get_alert(self, alert_id: int) -> Alert:
+        with self._reading() as db:
+            return self._get(db, alert_id)
+
+    def list_alerts(
+        self,
+        *,
+        states: list[AlertState] | None = None,
+        severities: list[Severity] | None = None,
+        device_id: str | None = None,
+        node_id: str | None = None,
+        is_active: bool | None = None,
+        raised_after: datetime | None = None,
+        raised_before: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[Alert]:
+        where: list[str] = []
+        args: list[Any] = []
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args.extend(s.value for s in states)
+        if severities:
+            where.append(f"severity IN ({','.join('?' * len(severities))})")
+            args.extend(s.value for s in severities)
+        if device_id is not None:
+            where.append("device_id = ?")
+            args.append(device_id)
+        if node_id is not None:
+            where.append("instr(node_ids, ?) > 0")
+            args.append(f"/{node_id}/")
+        if is_active is not None:
+            where.append("cleared_at IS NULL" if is_active else "cleared_at IS NOT NULL")
+        if raised_after is not None:
+            where.append("raised_at >= ?")
+            args.append(ts(raised_after))
+        if raised_before is not None:
+            where.append("raised_at < ?")
+            args.append(ts(raised_before))
+        if before_id is not None:
+            where.append("id < ?")
+            args.append(before_id)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alerts {clause} ORDER BY id DESC LIMIT ?"  # noqa: S608  # placeholders only
+        with self._reading() as db:
+            rows = db.execute(sql, (*args, limit)).fetchall()
+        return [_alert(r) for r in rows]
+
+    def transitions(self, alert_id: int) -> list[Transition]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT * FROM alert_log WHERE alert_id=? ORDER BY id", (alert_id,)
+            ).fetchall()
+        return [
+            Transition(
+                r["alert_id"],
+                _dt(r["at"]),
+                r["action"],
+                r["actor"],
+                AlertState(r["state"]),
+                r["note"],
+            )
+            for r in rows
+        ]
+
+    # ---- outbox ---------------------------------------------------------------------
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[Delivery]:
+        """Pending deliveries whose time has come, each only once every earlier delivery
+        of the same alert to the same target is done (order per alert)."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT o.* FROM outbox o WHERE o.state='pending' AND o.next_attempt_at <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id=o.alert_id "
+                "AND e.target=o.target AND e.channel=o.channel AND e.id < o.id "
+                "AND e.state='pending') ORDER BY o.next_attempt_at, o.id LIMIT ?",
+                (ts(now), limit),
+            ).fetchall()
+        return [
+            Delivery(
+                r["id"],
+                r["alert_id"],
+                r["event"],
+                r["channel"],
+                r["target"],
+                r["body"],
+                r["idempotency_key"],
+                r["attempts"],
+                _dt(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    def next_delivery_at(self) -> datetime | None:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT min(next_attempt_at) FROM outbox WHERE state='pending'"
+            ).fetchone()
+        return _dt_or_none(row[0])
+
+    def mark_delivered(self, delivery_id: int, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET state='delivered', attempts=attempts+1, delivered_at=?, "
+                "last_error=NULL WHERE id=?",
+                (ts(now), delivery_id),
+            )
+
+    def mark_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        """Record a failed attempt: retry at `retry_at`, or a dead letter when None."""
+        with self._transaction() as db:
+            if retry_at is None:
+                db.execute(
+                    "UPDATE outbox SET state='dead', attempts=attempts+1, last_error=? WHERE id=?",
+                    (error[:1000], delivery_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt_at=? "
+                    "WHERE id=?",
+                    (error[:1000], ts(retry_at), delivery_id),
+                )
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self._reading() as db:
+            rows = db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall()
+        counts = {"pending": 0, "delivered": 0, "dead": 0}
+        counts.update({r[0]: r[1] for r in rows})
+        return counts

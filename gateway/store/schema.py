@@ -1,0 +1,87 @@
+"""The SQLite schema, as numbered migrations applied in order (PRAGMA user_version).
+
+Times are ISO-8601 UTC text with microseconds, so they sort as they read.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the spine
+    """
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        title_zh TEXT NOT NULL,
+        title_en TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        location TEXT NOT NULL,      -- JSON: [{"level", "id", "name"}, ...] district first
+        node_ids TEXT NOT NULL,      -- '/d1/s1/c1/g1/b1/u1/' for prefix-free node filters
+        place TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        due_at TEXT,
+        raised_at TEXT NOT NULL,
+        cleared_at TEXT,
+        acknowledged_at TEXT,
+        acknowledged_by TEXT,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        note TEXT
+    );
+    -- one alert per rule and device while its condition holds (dedup)
+    CREATE UNIQUE INDEX alerts_one_active ON alerts (rule_id, device_id)
+        WHERE cleared_at IS NULL;
+    CREATE INDEX alerts_state ON alerts (state, id);
+    CREATE INDEX alerts_device ON alerts (device_id, id);
+
+    CREATE TABLE alert_log (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        state TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX alert_log_alert ON alert_log (alert_id, id);
+
+    CREATE TABLE device_states (
+        device_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        changed_at TEXT,
+        last_event_at TEXT,
+        last_seen_at TEXT NOT NULL,
+        is_online INTEGER
+    );
+
+    CREATE TABLE rule_tracks (
+        rule_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        since_at TEXT NOT NULL,
+        due_at TEXT,
+        is_raised INTEGER NOT NULL,
+        PRIMARY KEY (rule_id, device_id)
+    );
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        body TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,         -- pending, delivered, dead
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_alert ON outbox (alert_id, target, id);
+    """,
+)
