@@ -78,11 +78,13 @@ class LocalBroker:
             )
         if not self.config_path.exists():
             self.write_config()
-        self._process = subprocess.Popen(  # noqa: S603  # fixed argv, our own config file
-            [executable, "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        stderr_path = self.directory / "mosquitto.stderr"
+        with stderr_path.open("ab") as stderr:
+            self._process = subprocess.Popen(  # noqa: S603  # fixed argv, our own config file
+                [executable, "-c", str(self.config_path)],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -1,0 +1,72 @@
+"""Fixtures shared by integration and end-to-end tests: a real Mosquitto, a real webhook
+receiver, and the gateway as a real process."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.broker import LocalBroker, free_port
+from tests.support import GatewayProcess, Publisher, WebhookReceiver, gateway_env
+
+_topic_roots = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """One Mosquitto for the session; each test isolates itself with its own topic root."""
+    instance = LocalBroker(tmp_path_factory.mktemp("mosquitto"), persistence=False)
+    instance.write_config()
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A Mosquitto for this test alone (tests that stop and restart the broker)."""
+    instance = LocalBroker(tmp_path / "mosquitto", persistence=True)
+    instance.write_config()
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def topic_root() -> str:
+    return f"gg-test-{next(_topic_roots)}-{free_port()}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    instance = WebhookReceiver(port=free_port())
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def gateways(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateways with `gateway_env` keywords; all are stopped at the end of the test."""
+    started: list[GatewayProcess] = []
+
+    def start(broker_port: int, topic_root: str, **kwargs: object) -> GatewayProcess:
+        env, port = gateway_env(tmp_path, broker_port, topic_root, **kwargs)  # type: ignore[arg-type]
+        process = GatewayProcess(env=env, log_path=tmp_path / "gateway.log", api_port=port)
+        started.append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def publisher(broker: LocalBroker) -> Iterator[Publisher]:
+    instance = Publisher(broker.port)
+    yield instance
+    instance.close()

@@ -1,0 +1,242 @@
+"""Helpers the integration and end-to-end tests share: real servers on free ports.
+
+Everything started here is stopped by pid in the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gateway.broker import free_port
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_until(
+    condition: Callable[[], T | None], timeout_s: float = 15.0, what: str = "condition"
+) -> T:
+    """Poll `condition` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP server that records each POST and answers with `status`."""
+
+    port: int
+    status: int = 200
+    requests: list[Received] = field(default_factory=list)
+    attempts: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                receiver.attempts += 1
+                status = receiver.status
+                if 200 <= status < 300:
+                    receiver.requests.append(
+                        Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                    )
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def events(self) -> list[tuple[str, str]]:
+        """(event, device_id) of each delivered body, in arrival order."""
+        return [(r.json()["event"], r.json()["alert"]["device_id"]) for r in self.requests]
+
+
+@dataclass
+class GatewayProcess:
+    """`gridgate run` in a subprocess, configured by environment variables."""
+
+    env: dict[str, str]
+    log_path: Path
+    api_port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start(self, *, wait_connected: bool = True) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run"],
+            env={**os.environ, **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        log.close()
+
+        def up() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"gateway exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                health = httpx.get(self.base_url + "/health", timeout=1)
+            except httpx.HTTPError:
+                return False
+            return health.status_code == 200 or not wait_connected
+
+        wait_until(up, 20, "gateway API (and broker connection)")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        process, self.process = self.process, None
+        if process is None:
+            return 0
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+                raise AssertionError("gateway did not stop within 15 s of SIGTERM") from None
+        return process.returncode
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(self.base_url + path, params=params, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(self.base_url + path, json=body, timeout=5)
+
+
+def gateway_env(
+    tmp: Path,
+    broker_port: int,
+    topic_root: str,
+    *,
+    webhooks: list[dict[str, str]] | None = None,
+    rules_file: Path | None = None,
+    site_file: Path | None = None,
+    api_port: int | None = None,
+) -> tuple[dict[str, str], int]:
+    port = api_port or free_port()
+    env = {
+        "GRIDGATE_MQTT__HOST": "127.0.0.1",
+        "GRIDGATE_MQTT__PORT": str(broker_port),
+        "GRIDGATE_MQTT__TOPIC_ROOT": topic_root,
+        "GRIDGATE_MQTT__CLIENT_ID": f"gridgate-{topic_root}",
+        "GRIDGATE_MQTT__RECONNECT_MIN_S": "1",
+        "GRIDGATE_MQTT__RECONNECT_MAX_S": "2",
+        "GRIDGATE_API__PORT": str(port),
+        "GRIDGATE_STATE_DIR": str(tmp / "state"),
+        "GRIDGATE_WEBHOOKS": json.dumps(webhooks or []),
+        "GRIDGATE_OUTBOX__RETRY_MIN_S": "0.2",
+        "GRIDGATE_OUTBOX__RETRY_MAX_S": "1",
+        "GRIDGATE_LOG__LEVEL": "DEBUG",
+    }
+    if rules_file is not None:
+        env["GRIDGATE_RULES_FILE"] = str(rules_file)
+    if site_file is not None:
+        env["GRIDGATE_SITE_FILE"] = str(site_file)
+    return env, port
+
+
+class Publisher:
+    """A paho client that publishes QoS 1 and waits for each PUBACK."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{free_port()}")
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes | str, *, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=5)
+        assert info.is_published(), f"publish to {topic} was not acknowledged"
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def door(open_: bool, event_at: str | None = None) -> str:
+    body: dict[str, Any] = {"kind": "door", "fields": {"open": open_}}
+    if event_at is not None:
+        body["event_at"] = event_at
+    return json.dumps(body)
+
+
+FAST_RULES = """\
+rules:
+  - id: door_left_open
+    when: held
+    kind: door
+    field: open
+    equals: true
+    hold_s: {hold_s}
+    severity: warning
+    title: {{zh: 门未关闭, en: Door left open}}
+  - id: smoke_detected
+    when: immediate
+    kind: smoke
+    field: smoke
+    equals: true
+    severity: critical
+    title: {{zh: 烟雾报警, en: Smoke detected}}
+"""
+
+
+def fast_rules(tmp: Path, hold_s: float) -> Path:
+    path = tmp / "rules.fast.yaml"
+    path.write_text(FAST_RULES.format(hold_s=hold_s), encoding="utf-8")
+    return path
