@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -60,7 +61,10 @@ def test_door_held_open_raises_one_alert_without_further_messages_and_close_clea
     assert alert["device_id"] == "door-b1-u1"
     assert [n["id"] for n in alert["location"]] == ["d1", "s1", "c1", "g1", "b1", "b1-u1"]
     assert alert["place"] == "阳光社区 / 第1网格 / 1号楼 / 1单元 / 单元门"
-    assert alert["opened_at"] and alert["raised_at"] and alert["due_at"]
+    opened_at = datetime.fromisoformat(alert["opened_at"])
+    due_at = datetime.fromisoformat(alert["due_at"])
+    assert due_at - opened_at == timedelta(seconds=1.5)  # the first report's time, not the repeat's
+    assert datetime.fromisoformat(alert["raised_at"]) >= due_at
     headers = raised[0].headers
     assert headers["idempotency-key"] == f"alert-{alert['id']}-raised-ops"
     assert headers["x-gridgate-signature"] == signature(
