@@ -24,15 +24,39 @@ def is_in_window(local: time, start: time, end: time) -> bool:
     return local >= start or local < end
 
 
+def _offset_changes(day_start: datetime, day_end: datetime, tz: ZoneInfo) -> list[datetime]:
+    """The instants in [day_start, day_end) where the zone's UTC offset changes (DST)."""
+    if day_start.astimezone(tz).utcoffset() == day_end.astimezone(tz).utcoffset():
+        return []
+    low, high = day_start, day_end  # offset differs at the ends: bisect to the second
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(tz).utcoffset() == low.astimezone(tz).utcoffset():
+            low = middle
+        else:
+            high = middle
+    return [high.replace(microsecond=0)]
+
+
 def _boundaries_after(at: datetime, night: NightHold, tz: ZoneInfo) -> Iterator[datetime]:
-    """The instants after `at` where the night window starts or ends, in order."""
+    """Instants after `at` where the night window may start or end, in order.
+
+    Each wall-clock edge is taken at both folds (a repeated autumn hour passes twice), and
+    every UTC offset change is added too (an edge inside the spring gap is passed at the
+    jump). Extra candidates are harmless: the hold is re-read at each one.
+    """
     local_day = at.astimezone(tz).date() - timedelta(days=1)
     while True:
-        edges = sorted(
-            datetime.combine(local_day, t, tzinfo=tz).astimezone(UTC)
+        next_day = local_day + timedelta(days=1)
+        day_start = datetime.combine(local_day, time(0), tzinfo=tz).astimezone(UTC)
+        day_end = datetime.combine(next_day, time(0), tzinfo=tz).astimezone(UTC)
+        edges = {
+            datetime.combine(local_day, t, tzinfo=tz).replace(fold=fold).astimezone(UTC)
             for t in (night.start, night.end)
-        )
-        for edge in edges:
+            for fold in (0, 1)
+        }
+        edges.update(_offset_changes(day_start, day_end, tz))
+        for edge in sorted(edges):
             if edge > at:
                 yield edge
         local_day += timedelta(days=1)

@@ -28,7 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from sensors.errors import FileError, Problem
 from sensors.kinds import KINDS, Kind
@@ -75,13 +75,17 @@ class _RuleBase(_Strict):
     severity: Severity = Severity.WARNING
     title: Title
 
-    @model_validator(mode="after")
-    def _field_of_kind(self) -> _RuleBase:
-        spec = KINDS[self.kind]
-        if self.field not in spec.fields:
+    @field_validator("field")
+    @classmethod
+    def _field_of_kind(cls, field: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself was invalid; that error says so
+            return field
+        spec = KINDS[kind]
+        if field not in spec.fields:
             known = ", ".join(spec.fields)
-            raise ValueError(f"kind {self.kind.value!r} has no field {self.field!r} ({known})")
-        return self
+            raise ValueError(f"kind {kind.value!r} has no field {field!r} ({known})")
+        return field
 
 
 class HeldRule(_RuleBase):

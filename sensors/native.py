@@ -89,9 +89,8 @@ def _describe(error: ValidationError) -> tuple[RejectReason, str]:
         return RejectReason.UNKNOWN_KIND, f"unknown kind; known kinds: {known}"
     parts = []
     for item in errors[:3]:
-        loc = ".".join(str(p) for p in item["loc"][1:] if p != "fields") or "payload"
-        if item["loc"][1:2] == ("fields",) and len(item["loc"]) > 2:
-            loc = "fields." + ".".join(str(p) for p in item["loc"][2:])
+        # loc[0] is the union member (the kind); the rest is the path in the payload
+        loc = ".".join(str(p) for p in item["loc"][1:]) or "payload"
         parts.append(f"{loc}: {item['msg']}")
     more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
     return RejectReason.INVALID_PAYLOAD, "; ".join(parts) + more
@@ -153,7 +152,10 @@ class NativeAdapter:
         except ValidationError as exc:
             reason, detail = _describe(exc)
             return reject(reason, detail, device_id)
-        event_at: datetime = (parsed.event_at or received_at).astimezone(UTC)
+        try:
+            event_at: datetime = (parsed.event_at or received_at).astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59-14:00 is past the last UTC instant
+            return reject(RejectReason.INVALID_PAYLOAD, "event_at: out of range", device_id)
         if event_at - received_at > self.max_clock_skew:
             return reject(
                 RejectReason.FUTURE_EVENT_TIME,

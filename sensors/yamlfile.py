@@ -102,23 +102,26 @@ def problems_from(error: ValidationError, lines: Mapping[Loc, int]) -> list[Prob
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         loc = tuple(p for p in item["loc"] if isinstance(p, str | int))
-        # Discriminated unions put the tag name into loc; it is not a key in the file.
-        clean = _strip_tags(loc, lines)
+        if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # pydantic places a bad tag on the union; the person wrote it at the tag's key
+            tag = str(item.get("ctx", {}).get("discriminator", "")).strip("'")
+            if tag and (*loc, tag) in lines:
+                loc = (*loc, tag)
+        clean = _strip_tags(loc, lines, is_missing=item["type"] == "missing")
         problems.append(Problem(line_of(lines, clean), dotted(clean), item["msg"]))
     return problems
 
 
-def _strip_tags(loc: Loc, lines: Mapping[Loc, int]) -> Loc:
+def _strip_tags(loc: Loc, lines: Mapping[Loc, int], *, is_missing: bool) -> Loc:
     """Drop the union-member names pydantic adds to `loc` (`rules.0.held.hold_s`).
 
-    A part is a tag when the path without it leads on to something in the file while
-    the path with it does not; a missing key at the end (what an error is about) stays.
+    A part that is not a key in the file is a tag, except the last part of a `missing`
+    error: that is the key the person left out.
     """
     cleaned: list[str | int] = []
     for i, part in enumerate(loc):
-        if (*cleaned, part) not in lines and any(
-            (*cleaned, *loc[i + 1 : j]) in lines for j in range(i + 2, len(loc) + 1)
-        ):
+        is_last = i == len(loc) - 1
+        if (*cleaned, part) not in lines and not (is_last and is_missing):
             continue
         cleaned.append(part)
     return tuple(cleaned)

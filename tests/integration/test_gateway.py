@@ -60,7 +60,7 @@ def test_door_held_open_raises_one_alert_without_further_messages_and_close_clea
     assert alert["severity"] == "warning"
     assert alert["device_id"] == "door-b1-u1"
     assert [n["id"] for n in alert["location"]] == ["d1", "s1", "c1", "g1", "b1", "b1-u1"]
-    assert alert["place"] == "阳光社区 / 第1网格 / 1号楼 / 1单元 / 单元门"
+    assert alert["place"] == "光明社区 / 第1网格 / 1号楼 / 1单元 / 单元门"
     opened_at = datetime.fromisoformat(alert["opened_at"])
     due_at = datetime.fromisoformat(alert["due_at"])
     assert due_at - opened_at == timedelta(seconds=1.5)  # the first report's time, not the repeat's

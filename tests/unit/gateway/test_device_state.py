@@ -1,0 +1,131 @@
+"""Device state as the gateway knows it, advanced one reading at a time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from gateway.devices import DeviceState, DoorState, advance
+from sensors.kinds import Kind
+from sensors.reading import Reading
+
+T0 = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)
+
+
+def at(s: float) -> datetime:
+    return T0 + timedelta(seconds=s)
+
+
+def door(event_s: float, received_s: float | None = None, **fields: bool | float) -> Reading:
+    received = at(event_s if received_s is None else received_s)
+    return Reading(
+        device_id="door-b1-u1",
+        kind=Kind.DOOR,
+        fields=fields,
+        event_at=at(event_s),
+        received_at=received,
+    )
+
+
+def availability(received_s: float, *, is_online: bool) -> Reading:
+    return Reading(
+        device_id="door-b1-u1",
+        kind=Kind.AVAILABILITY,
+        fields={"online": is_online},
+        event_at=at(received_s),
+        received_at=at(received_s),
+    )
+
+
+def step(state: DeviceState | None, reading: Reading) -> DeviceState:
+    new = advance(state, reading, Kind.DOOR)
+    assert new is not None
+    return new
+
+
+def test_first_reading_sets_state_and_changed_at() -> None:
+    state = step(None, door(0, 1, open=True))
+
+    assert state.door_state() == DoorState.OPEN
+    assert state.changed_at == at(0)
+    assert state.last_event_at == at(0)
+    assert state.last_seen_at == at(1)
+    assert state.is_online is True
+
+
+def test_changed_at_moves_only_when_the_state_field_changes() -> None:
+    state = step(None, door(0, open=True))
+    state = step(state, door(10, open=True))
+    assert state.changed_at == at(0)
+    state = step(state, door(20, battery=55.0))
+    assert state.changed_at == at(0)
+    assert state.fields == {"open": True, "battery": 55.0}
+
+    state = step(state, door(30, open=False))
+
+    assert state.changed_at == at(30)
+    assert state.door_state() == DoorState.CLOSED
+    assert state.last_event_at == at(30)
+
+
+def test_health_only_first_reading_leaves_the_door_unknown() -> None:
+    state = step(None, door(0, battery=90.0))
+
+    assert state.changed_at is None
+    assert state.door_state() == DoorState.UNKNOWN
+
+
+def test_out_of_order_reading_is_not_applied() -> None:
+    state = step(None, door(10, open=True))
+
+    assert advance(state, door(5, 11, open=False), Kind.DOOR) is None
+
+
+def test_reading_with_the_same_event_time_is_applied() -> None:
+    state = step(None, door(10, open=True))
+
+    assert step(state, door(10, 11, open=False)).door_state() == DoorState.CLOSED
+
+
+def test_offline_shows_the_door_offline_and_keeps_its_fields() -> None:
+    state = step(None, door(0, open=True))
+
+    state = step(state, availability(50, is_online=False))
+
+    assert state.door_state() == DoorState.OFFLINE
+    assert state.fields == {"open": True}
+    assert state.changed_at == at(0)
+    assert state.last_seen_at == at(50)
+    assert state.last_event_at == at(0)
+
+
+def test_later_reading_brings_an_offline_device_back_online() -> None:
+    state = step(None, door(0, open=True))
+    state = step(state, availability(50, is_online=False))
+
+    state = step(state, door(60, open=False))
+
+    assert state.is_online is True
+    assert state.door_state() == DoorState.CLOSED
+
+
+def test_availability_online_after_offline_restores_the_door_state() -> None:
+    state = step(None, door(0, open=True))
+    state = step(state, availability(50, is_online=False))
+
+    state = step(state, availability(60, is_online=True))
+
+    assert state.door_state() == DoorState.OPEN
+
+
+def test_device_that_only_said_online_is_unknown() -> None:
+    state = step(None, availability(0, is_online=True))
+
+    assert state.door_state() == DoorState.UNKNOWN
+    assert state.kind == Kind.DOOR
+    assert state.last_event_at is None
+
+
+def test_device_that_never_reported_is_unknown() -> None:
+    state = DeviceState("door-x", Kind.DOOR, {}, None, None, at(0), None)
+
+    assert state.door_state() == DoorState.UNKNOWN
