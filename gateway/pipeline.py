@@ -12,13 +12,14 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.clock import wait_or_timeout
 from gateway.devices import DeviceState, advance
 from gateway.errors import StoreUnavailable
 from gateway.ingest import Inbox, Message
-from gateway.site import Site
+from gateway.site import Placement, Site
 from gateway.stats import Health
 from gateway.store.db import Batch, RaisedEvent, Route, Store
 from rules.engine import AlertEvent, Engine, EventType
@@ -29,6 +30,18 @@ from sensors.reading import Reading, Rejection, RejectReason
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A reading that passed every check, where its device stands, and whether it changed
+    the device's state (for sinks that keep changes only)."""
+
+    reading: Reading
+    placement: Placement
+    is_change: bool
+
+
 STORE_RETRY_MAX_S = 10.0
 
 
@@ -45,6 +58,7 @@ class Pipeline:
         now: Callable[[], datetime],
         on_committed: Callable[[list[Message]], None],
         on_alerts: Callable[[], None],
+        on_readings: Callable[[list[Accepted]], None] | None = None,
     ) -> None:
         self._site = site
         self._adapter = adapter
@@ -55,6 +69,8 @@ class Pipeline:
         self._now = now
         self._on_committed = on_committed
         self._on_alerts = on_alerts
+        self._on_readings = on_readings
+        self._accepted: list[Accepted] = []  # readings of the step in hand
         self._lock = asyncio.Lock()
         self._timer_wake = asyncio.Event()
         self.states: dict[str, DeviceState] = {}
@@ -108,18 +124,20 @@ class Pipeline:
             if isinstance(result, Rejection):
                 ingest.reject(result)
                 continue
-            reading = self._admit(result, message)
-            if reading is None:
+            accepted = self._admit(result, message)
+            if accepted is None:
                 continue
+            reading = accepted.reading
             ingest.accepted += 1
             if reading.kind != Kind.AVAILABILITY:
                 self._add_events(batch, self._engine.observe(reading, now))
             batch.states[reading.device_id] = self.states[reading.device_id]
+            self._accepted.append(accepted)
         self._add_events(batch, self._engine.tick(now))
         batch.tracks = self._engine.take_changes()
         return batch
 
-    def _admit(self, reading: Reading, message: Message) -> Reading | None:
+    def _admit(self, reading: Reading, message: Message) -> Accepted | None:
         """Check the reading against the site and the device's history; update state."""
         placement = self._site.placement(reading.device_id)
         reason = None
@@ -129,10 +147,14 @@ class Pipeline:
             reason = RejectReason.KIND_MISMATCH
             detail = f"device is a {placement.kind.value} sensor, reading says {reading.kind.value}"
         else:
-            state = advance(self.states.get(reading.device_id), reading, placement.kind)
+            before = self.states.get(reading.device_id)
+            state = advance(before, reading, placement.kind)
             if state is not None:
                 self.states[reading.device_id] = state
-                return reading
+                is_change = before is None or (
+                    state.changed_at != before.changed_at or state.is_online != before.is_online
+                )
+                return Accepted(reading, placement, is_change)
             reason = RejectReason.OUT_OF_ORDER
             detail = "event_at is older than the last reading applied for this device"
         self._health.ingest.reject(
@@ -174,6 +196,9 @@ class Pipeline:
             if batch:
                 await self._write(batch, now)
             self._on_committed(messages)
+            accepted, self._accepted = self._accepted, []
+        if accepted and self._on_readings is not None:
+            self._on_readings(accepted)
         if batch.tracks:
             self._timer_wake.set()  # a new hold may be due sooner than the one we sleep for
         if batch.events:
