@@ -5,9 +5,12 @@
      └── GatewayError
           ├── AlertNotFound            no alert with that id
           ├── InvalidTransition        the alert's state does not allow that action
+          ├── DeviceNotFound           no device with that id in the registry
+          ├── DeviceConflict           the id is taken, or the device is the site file's
+          ├── InvalidDevice            a device that cannot stand where it is put
           └── StoreUnavailable         the SQLite state cannot be read or written
 
-The API maps these to 404, 409 and 503 in one handler (gateway/api/app.py).
+The API maps these to 404, 409, 422 and 503 in one handler (gateway/api/app.py).
 """
 
 from __future__ import annotations
@@ -35,3 +38,23 @@ class StoreUnavailable(GatewayError):
         self.path = path
         self.reason = reason
         super().__init__(f"state store {path}: {reason}")
+
+
+class DeviceNotFound(GatewayError):
+    def __init__(self, device_id: str) -> None:
+        self.device_id = device_id
+        super().__init__(f"device {device_id}: not found")
+
+
+class DeviceConflict(GatewayError):
+    def __init__(self, device_id: str, reason: str) -> None:
+        self.device_id = device_id
+        self.reason = reason
+        super().__init__(f"device {device_id}: {reason}")
+
+
+class InvalidDevice(GatewayError):
+    def __init__(self, device_id: str, reason: str) -> None:
+        self.device_id = device_id
+        self.reason = reason
+        super().__init__(f"device {device_id}: {reason}")

@@ -19,9 +19,10 @@ from gateway.clock import wait_or_timeout
 from gateway.devices import DeviceState, advance
 from gateway.errors import StoreUnavailable
 from gateway.ingest import Inbox, Message
-from gateway.site import Placement, Site
+from gateway.registry import Registry
+from gateway.site import Placement
 from gateway.stats import Health
-from gateway.store.db import Batch, RaisedEvent, Route, Store
+from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
 from rules.engine import AlertEvent, Engine, EventType
 from sensors.kinds import Kind
 from sensors.native import NativeAdapter
@@ -49,7 +50,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        site: Site,
+        registry: Registry,
         adapter: NativeAdapter,
         engine: Engine,
         store: Store,
@@ -60,7 +61,7 @@ class Pipeline:
         on_alerts: Callable[[], None],
         on_readings: Callable[[list[Accepted]], None] | None = None,
     ) -> None:
-        self._site = site
+        self._registry = registry
         self._adapter = adapter
         self._engine = engine
         self._store = store
@@ -123,8 +124,10 @@ class Pipeline:
             result = self._adapter.adapt(message.topic, message.payload, message.received_at)
             if isinstance(result, Rejection):
                 ingest.reject(result)
+                if result.reason == RejectReason.UNKNOWN_DEVICE:
+                    self._sighted(batch, result)
                 continue
-            accepted = self._admit(result, message)
+            accepted = self._admit(result, message, batch)
             if accepted is None:
                 continue
             reading = accepted.reading
@@ -137,12 +140,12 @@ class Pipeline:
         batch.tracks = self._engine.take_changes()
         return batch
 
-    def _admit(self, reading: Reading, message: Message) -> Accepted | None:
-        """Check the reading against the site and the device's history; update state."""
-        placement = self._site.placement(reading.device_id)
+    def _admit(self, reading: Reading, message: Message, batch: Batch) -> Accepted | None:
+        """Check the reading against the registry and the device's history; update state."""
+        placement = self._registry.placement(reading.device_id)
         reason = None
         if placement is None:
-            reason, detail = RejectReason.UNKNOWN_DEVICE, "device is not in the site file"
+            reason, detail = RejectReason.UNKNOWN_DEVICE, "device is not in the registry"
         elif reading.kind not in (placement.kind, Kind.AVAILABILITY):
             reason = RejectReason.KIND_MISMATCH
             detail = f"device is a {placement.kind.value} sensor, reading says {reading.kind.value}"
@@ -157,22 +160,39 @@ class Pipeline:
                 return Accepted(reading, placement, is_change)
             reason = RejectReason.OUT_OF_ORDER
             detail = "event_at is older than the last reading applied for this device"
-        self._health.ingest.reject(
-            Rejection(
-                reason=reason,
-                detail=detail,
-                topic=message.topic,
-                received_at=message.received_at,
-                adapter=self._adapter.name,
-                device_id=reading.device_id,
-                sample=Rejection.sample_of(message.payload),
-            )
+        rejection = Rejection(
+            reason=reason,
+            detail=detail,
+            topic=message.topic,
+            received_at=message.received_at,
+            adapter=self._adapter.name,
+            device_id=reading.device_id,
+            sample=Rejection.sample_of(message.payload),
         )
+        self._health.ingest.reject(rejection)
+        if reason == RejectReason.UNKNOWN_DEVICE:
+            self._sighted(batch, rejection)
         return None
+
+    def _sighted(self, batch: Batch, rejection: Rejection) -> None:
+        """Fold a message from an unknown device into the batch's unregistered sightings."""
+        device_id = rejection.device_id
+        if device_id is None:
+            return
+        seen = batch.unregistered.get(device_id)
+        batch.unregistered[device_id] = Sighting(
+            device_id=device_id,
+            adapter=rejection.adapter,
+            topic=rejection.topic,
+            last_payload=rejection.sample,
+            count=1 if seen is None else seen.count + 1,
+            first_seen_at=rejection.received_at if seen is None else seen.first_seen_at,
+            last_seen_at=rejection.received_at,
+        )
 
     def _add_events(self, batch: Batch, events: list[AlertEvent]) -> None:
         for event in events:
-            placement = self._site.placement(event.device_id)
+            placement = self._registry.placement(event.device_id)
             rule = self._engine.rules[event.rule_id]
             if placement is None:  # pragma: no cover  # the engine only sees admitted devices
                 continue

@@ -29,6 +29,7 @@ from gateway.config import Settings
 from gateway.ingest import Inbox, MqttIngest
 from gateway.outbox import OutboxWorker
 from gateway.pipeline import Pipeline
+from gateway.registry import Registry
 from gateway.site import Site, load_site
 from gateway.stats import Health
 from gateway.store import Store
@@ -66,6 +67,7 @@ async def serve(
     adapter = NativeAdapter(
         topic_root=settings.mqtt.topic_root, max_payload_bytes=settings.mqtt.max_payload_bytes
     )
+    registry = Registry(loaded.site, store.load_devices())
     engine = Engine(loaded.rules, loaded.site.timezone)
     route = webhook_route(settings.webhooks)
     inbox = Inbox(loop, INBOX_CAPACITY, health)
@@ -77,7 +79,7 @@ async def serve(
         }
         outbox = OutboxWorker(store, channels, settings.outbox, health, utcnow)
         pipeline = Pipeline(
-            site=loaded.site,
+            registry=registry,
             adapter=adapter,
             engine=engine,
             store=store,
@@ -89,7 +91,7 @@ async def serve(
         )
         pipeline.restore()
         app = create_app(
-            AppContext(store=store, site=loaded.site, health=health, route=route, now=utcnow)
+            AppContext(store=store, registry=registry, health=health, route=route, now=utcnow)
         )
         server = _ApiServer(
             uvicorn.Config(

@@ -130,10 +130,31 @@ class Node:
 class Mount(StrEnum):
     """Where a device stands, in words a grid leader uses."""
 
-    UNIT_DOOR = "unit_door"
-    GATE = "gate"
-    UNIT = "unit"
-    BUILDING = "building"
+    UNIT_DOOR = "unit_door"  # a door sensor on a unit entrance
+    GATE = "gate"  # a door sensor on a compound or community gate
+    UNIT = "unit"  # inside a unit's shared space (stairwell, corridor)
+    BUILDING = "building"  # somewhere in a building (lift, basement, roof)
+    GROUNDS = "grounds"  # outdoors in a compound or community (manhole, flood gauge)
+
+
+# Which levels a sensor kind may stand on; kinds not listed may stand on any of the four.
+_SENSOR_LEVELS: dict[str, tuple[Level, ...]] = {
+    "door": (Level.UNIT, Level.GRID, Level.COMMUNITY),
+    "smoke": (Level.UNIT, Level.BUILDING),
+    "gas": (Level.UNIT, Level.BUILDING),
+    "water_leak": (Level.UNIT, Level.BUILDING),
+    "climate": (Level.UNIT, Level.BUILDING),
+    "ebike": (Level.UNIT, Level.BUILDING),
+    "manhole": (Level.GRID, Level.COMMUNITY),
+    "water_level": (Level.BUILDING, Level.GRID, Level.COMMUNITY),
+}
+_ANY_LEVEL = (Level.UNIT, Level.BUILDING, Level.GRID, Level.COMMUNITY)
+_LEVEL_MOUNTS = {
+    Level.UNIT: Mount.UNIT,
+    Level.BUILDING: Mount.BUILDING,
+    Level.GRID: Mount.GROUNDS,
+    Level.COMMUNITY: Mount.GROUNDS,
+}
 
 
 @dataclass(frozen=True)
@@ -198,19 +219,17 @@ def _walk(spec: SiteFile) -> Iterator[tuple[Loc, tuple[Node, ...], list[DeviceSp
                         yield (*b_loc, "units", ui), unit, u.devices
 
 
-def _mount(kind: Kind, level: Level) -> Mount | str:
+def mount_for(kind: Kind, level: Level) -> Mount | str:
     """Where a device of `kind` may stand on a node of `level`; a reason when it may not."""
+    levels = _SENSOR_LEVELS.get(kind.value, _ANY_LEVEL)
+    if level not in levels:
+        if kind == Kind.DOOR:
+            return "a door sensor stands on a unit (its entrance) or a grid/community (a gate)"
+        where = " or ".join(lv.value for lv in levels)
+        return f"a {kind.value} sensor stands on a {where}"
     if kind == Kind.DOOR:
-        if level == Level.UNIT:
-            return Mount.UNIT_DOOR
-        if level in (Level.GRID, Level.COMMUNITY):
-            return Mount.GATE
-        return "a door sensor stands on a unit (its entrance) or a grid/community (a gate)"
-    if level == Level.UNIT:
-        return Mount.UNIT
-    if level == Level.BUILDING:
-        return Mount.BUILDING
-    return f"a {kind.value} sensor stands on a unit or a building"
+        return Mount.UNIT_DOOR if level == Level.UNIT else Mount.GATE
+    return _LEVEL_MOUNTS[level]
 
 
 def compile_site(spec: SiteFile, path: Path | None, lines: dict[Loc, int]) -> Site:
@@ -234,7 +253,7 @@ def compile_site(spec: SiteFile, path: Path | None, lines: dict[Loc, int]) -> Si
         nodes[node.id] = location
         for di, device in enumerate(device_specs):
             d_loc = (*loc, "devices", di)
-            mount = _mount(device.kind, node.level)
+            mount = mount_for(device.kind, node.level)
             if not isinstance(mount, Mount):
                 problems.append(Problem(line_of(lines, (*d_loc, "kind")), device.id, mount))
                 continue

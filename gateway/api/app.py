@@ -8,8 +8,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from gateway.api.deps import AppContext
-from gateway.api.routes import alerts, doors, status
-from gateway.errors import AlertNotFound, GatewayError, InvalidTransition, StoreUnavailable
+from gateway.api.routes import alerts, devices, doors, status
+from gateway.errors import (
+    AlertNotFound,
+    DeviceConflict,
+    DeviceNotFound,
+    GatewayError,
+    InvalidDevice,
+    InvalidTransition,
+    StoreUnavailable,
+)
 
 WEB = Path(__file__).parent.parent / "web"
 
@@ -23,15 +31,18 @@ def create_app(context: AppContext) -> FastAPI:
     app.state.context = context
     app.include_router(alerts.router)
     app.include_router(doors.router)
+    app.include_router(devices.router)
     app.include_router(status.router)
 
     @app.exception_handler(GatewayError)
     async def _domain_error(request: Request, exc: GatewayError) -> JSONResponse:
         code = 500
-        if isinstance(exc, AlertNotFound):
+        if isinstance(exc, AlertNotFound | DeviceNotFound):
             code = 404
-        elif isinstance(exc, InvalidTransition):
+        elif isinstance(exc, InvalidTransition | DeviceConflict):
             code = 409
+        elif isinstance(exc, InvalidDevice):
+            code = 422
         elif isinstance(exc, StoreUnavailable):
             code = 503
         return JSONResponse({"detail": str(exc)}, status_code=code)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from gateway.site import Site
+from gateway.registry import Registry
 from gateway.stats import Health
 from gateway.store.db import Route, Store
 
@@ -17,7 +17,7 @@ from gateway.store.db import Route, Store
 @dataclass(frozen=True)
 class AppContext:
     store: Store
-    site: Site
+    registry: Registry
     health: Health
     route: Route
     now: Callable[[], datetime]

@@ -10,6 +10,7 @@ from gateway.alerts.model import Alert, AlertState, Transition
 from gateway.devices import DoorState
 from gateway.site import Level, Mount, Node
 from rules.model import Severity
+from sensors.kinds import Kind
 
 
 class _Body(BaseModel):
@@ -112,6 +113,47 @@ class DoorOut(BaseModel):
     state: DoorState
     since: datetime | None = Field(description="when the door took its current state")
     last_seen_at: datetime | None
+
+
+class DeviceBody(_Body):
+    device_id: str = Field(min_length=1, max_length=64)
+    kind: Kind
+    node_id: str = Field(min_length=1, max_length=64, description="unit, building, grid, ...")
+    name: str | None = Field(None, max_length=100)
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    kind: Kind
+    name: str | None
+    node_id: str
+    mount: Mount
+    place: str
+    location: list[NodeOut]
+    source: str = Field(description="site (the site file) or api")
+    last_seen_at: datetime | None
+    is_online: bool | None
+    fields: dict[str, bool | int | float | str] = Field(description="last value of each field")
+
+
+class UnregisteredOut(BaseModel):
+    device_id: str
+    adapter: str
+    topic: str
+    last_payload: str
+    count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class ImportProblem(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportOut(BaseModel):
+    imported: int
+    problems: list[ImportProblem]
 
 
 class RejectionOut(BaseModel):

@@ -20,6 +20,7 @@ from gateway.alerts.lifecycle import Action, next_state
 from gateway.alerts.model import Alert, AlertState, Transition
 from gateway.devices import DeviceState
 from gateway.errors import AlertNotFound, StoreUnavailable
+from gateway.registry import DeviceRecord
 from gateway.site import Level, Node, Placement
 from gateway.store.schema import MIGRATIONS
 from rules.engine import AlertEvent, EventType, Track, TrackKey
@@ -78,6 +79,21 @@ class RaisedEvent:
 
 Route = Callable[[Alert, str], list[OutboxEntry]]
 
+UNREGISTERED_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """Messages from a device the registry does not know, folded into one row."""
+
+    device_id: str
+    adapter: str
+    topic: str
+    last_payload: str
+    count: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
 
 @dataclass
 class Batch:
@@ -86,9 +102,10 @@ class Batch:
     states: dict[str, DeviceState] = field(default_factory=dict)
     tracks: list[tuple[TrackKey, Track | None]] = field(default_factory=list)
     events: list[RaisedEvent] = field(default_factory=list)
+    unregistered: dict[str, Sighting] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.tracks or self.events)
+        return bool(self.states or self.tracks or self.events or self.unregistered)
 
 
 _ALERT_COLUMNS = (
@@ -223,15 +240,20 @@ class Store:
                     )
                 else:
                     db.execute(
-                        "INSERT OR REPLACE INTO rule_tracks VALUES (?, ?, ?, ?, ?)",
+                        "INSERT OR REPLACE INTO rule_tracks "
+                        "(rule_id, device_id, since_at, due_at, is_raised, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
                         (
                             rule_id,
                             device_id,
                             ts(track.since_at),
                             _ts_or_none(track.due_at),
                             int(track.is_raised),
+                            json.dumps(getattr(track, "data", {})),
                         ),
                     )
+            if batch.unregistered:
+                self._note_unregistered(db, list(batch.unregistered.values()))
             for item in batch.events:
                 alert = self._apply_event(db, item, now)
                 if alert is None:
@@ -371,6 +393,70 @@ class Store:
             )
             for r in rows
         }
+
+    # ---- device registry ------------------------------------------------------------
+
+    def load_devices(self) -> list[DeviceRecord]:
+        with self._reading() as db:
+            rows = db.execute("SELECT * FROM devices ORDER BY device_id").fetchall()
+        out = []
+        for r in rows:
+            try:
+                kind = Kind(r["kind"])
+            except ValueError:
+                continue  # a kind this version does not know; the row stays for a later one
+            out.append(DeviceRecord(r["device_id"], kind, r["node_id"], r["name"]))
+        return out
+
+    def save_devices(self, records: list[DeviceRecord], now: datetime) -> None:
+        """Insert or replace devices in one transaction; forget them as unregistered."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE "
+                "SET kind=excluded.kind, node_id=excluded.node_id, name=excluded.name, "
+                "updated_at=excluded.updated_at",
+                [(r.device_id, r.kind.value, r.node_id, r.name, ts(now), ts(now)) for r in records],
+            )
+            db.executemany(
+                "DELETE FROM unregistered WHERE device_id=?", [(r.device_id,) for r in records]
+            )
+
+    def delete_device(self, device_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM devices WHERE device_id=?", (device_id,))
+            db.execute("DELETE FROM device_states WHERE device_id=?", (device_id,))
+
+    def unregistered(self, limit: int = 500) -> list[Sighting]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT * FROM unregistered ORDER BY last_seen_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [
+            Sighting(
+                r["device_id"], r["adapter"], r["topic"], r["last_payload"], r["count"],
+                _dt(r["first_seen_at"]), _dt(r["last_seen_at"]),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def _note_unregistered(self, db: sqlite3.Connection, sightings: list[Sighting]) -> None:
+        for s in sightings:
+            db.execute(
+                "INSERT INTO unregistered VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) "
+                "DO UPDATE SET adapter=excluded.adapter, topic=excluded.topic, "
+                "last_payload=excluded.last_payload, count=count+excluded.count, "
+                "last_seen_at=excluded.last_seen_at",
+                (
+                    s.device_id, s.adapter, s.topic, s.last_payload, s.count,
+                    ts(s.first_seen_at), ts(s.last_seen_at),
+                ),
+            )  # fmt: skip
+        # bounded: a flood of invented ids must not fill the disk
+        db.execute(
+            "DELETE FROM unregistered WHERE device_id IN (SELECT device_id FROM unregistered "
+            "ORDER BY last_seen_at DESC LIMIT -1 OFFSET ?)",
+            (UNREGISTERED_MAX,),
+        )
 
     # ---- people acting on alerts ----------------------------------------------------
 

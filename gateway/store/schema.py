@@ -84,4 +84,28 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
     CREATE INDEX outbox_alert ON outbox (alert_id, target, id);
     """,
+    # 2: the device registry, unregistered devices, condition state of rule tracks
+    """
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        node_id TEXT NOT NULL,
+        name TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE unregistered (
+        device_id TEXT PRIMARY KEY,
+        adapter TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        last_payload TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL
+    );
+    CREATE INDEX unregistered_seen ON unregistered (last_seen_at);
+
+    ALTER TABLE rule_tracks ADD COLUMN data TEXT NOT NULL DEFAULT '{}';
+    """,
 )

@@ -23,7 +23,7 @@ def list_doors(
     """In site order: unit doors and compound gates."""
     states = context.store.device_states()
     out = []
-    for placement in context.site.devices.values():
+    for placement in context.registry.devices.values():
         if placement.kind != Kind.DOOR:
             continue
         if node_id is not None and node_id not in placement.node_ids():

@@ -78,7 +78,7 @@ def test_demo_site_indexes_every_node_by_its_path() -> None:
         ("site.duplicate-node-id.yaml", "node id 'b1-u1' is used twice"),
         ("site.duplicate-device-id.yaml", "device id is used twice"),
         ("site.door-on-building.yaml", "a door sensor stands on a unit"),
-        ("site.smoke-on-grid.yaml", "a smoke sensor stands on a unit or a building"),
+        ("site.smoke-on-grid.yaml", "a smoke sensor stands on a unit or building"),
         ("site.unknown-timezone.yaml", "unknown timezone 'Asia/Atlantis'"),
         ("site.missing-name.yaml", "name: Field required"),
         ("site.duplicate-key.yaml", "duplicate key 'name'"),
