@@ -4,6 +4,7 @@ gridgate run [--config FILE]          the gateway (broker from settings)
 gridgate demo [--seed N]              own Mosquitto + gateway + simulator, embedded defaults
 gridgate check-config [--config FILE] validate settings, site and rules; start nothing
 gridgate config show [--config FILE]  the settings in force, secrets masked
+gridgate backup PATH [--config FILE]  online copy of the SQLite state (the gateway may run)
 gridgate simulate ...                 the simulator (see `gridgate simulate --help`)
 """
 
@@ -19,6 +20,7 @@ import sys
 from pathlib import Path
 
 from gateway import logs
+from gateway.backup import BackupError, backup
 from gateway.broker import BrokerError, LocalBroker
 from gateway.config import Settings, load_settings, masked
 from gateway.service import Loaded, load_files, serve
@@ -59,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     show_show = show_sub.add_parser("show", help="print the settings in force, secrets masked")
     show_show.add_argument("--config", type=Path, help=config_help)
     sub.add_parser("simulate", help="the simulator (gridgate simulate --help)", add_help=False)
+    copy = sub.add_parser("backup", help="copy the SQLite state to PATH, safe while running")
+    copy.add_argument("path", type=Path, help="file to write (one SQLite file)")
+    copy.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    copy.add_argument("--config", type=Path, help=config_help)
     return parser
 
 
@@ -74,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             _out(json.dumps(masked(load_settings(args.config)), indent=2, ensure_ascii=False))
             return 0
+        if args.command == "backup":
+            return _backup(load_settings(args.config), args.path, overwrite=args.force)
         settings, loaded = _load(args.config)
     except FileError as exc:
         _err(f"gridgate: refusing to start, invalid configuration:\n{exc}")
@@ -83,12 +91,31 @@ def main(argv: list[str] | None = None) -> int:
             f"ok: site {settings.site_file} ({len(loaded.site.devices)} devices), "
             f"rules {settings.rules_file} ({len(loaded.rules.rules)} rules)"
         )
+        telemetry = settings.telemetry
+        _out(
+            f"telemetry: {telemetry.url} bucket {telemetry.bucket}"
+            if telemetry.is_enabled
+            else "telemetry: off"
+        )
         return 0
     logs.configure(settings.log)
     if args.command == "run":
         asyncio.run(serve(settings, loaded))
         return 0
     return _demo(settings, loaded, args.seed, start_simulator=not args.no_simulator)
+
+
+def _backup(settings: Settings, path: Path, *, overwrite: bool) -> int:
+    try:
+        result = backup(settings.database_path, path, overwrite=overwrite)
+    except BackupError as exc:
+        _err(f"gridgate backup: {exc}")
+        return 1
+    _out(
+        f"ok: {result.path} ({result.size_bytes} bytes, schema {result.schema_version}, "
+        f"{result.alerts} alerts)"
+    )
+    return 0
 
 
 def _port_is_free(host: str, port: int) -> bool:

@@ -10,18 +10,29 @@ Unset, everything has a default that runs the demo: a local broker on 1883, SQLi
 
 from __future__ import annotations
 
+import string
+from datetime import time as dt_time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
-from rules.model import DEFAULT_RULES
+from rules.model import DEFAULT_RULES, Severity
 from sensors.errors import FileError
+from sensors.kinds import Kind
 from sensors.yamlfile import problems_from, read_yaml
 
 DEFAULT_SITE = Path(__file__).parent / "defaults" / "site.demo.yaml"
@@ -48,6 +59,8 @@ class MqttSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # how people reach the gateway (for links in messages); unset: http://host:port
+    public_url: AnyHttpUrl | None = None
 
 
 class WebhookTarget(_Section):
@@ -64,9 +77,139 @@ class OutboxSettings(_Section):
     max_attempts: int = Field(0, ge=0, le=10_000)
 
 
+# ---- channels (gateway/channels/*, docs/channels.md); GRIDGATE_CHANNELS='[{...}]' ----
+
+ChannelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class _Robot(_Section):
+    name: ChannelName
+    url: AnyHttpUrl  # holds the robot's key or access_token: never logged unmasked
+    per_minute: int = Field(20, ge=1, le=1000)
+    window_s: float = Field(60.0, gt=0, le=3600)  # the budget's window; tests shorten it
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+
+class WecomChannel(_Robot):
+    type: Literal["wecom"]
+
+
+class DingtalkChannel(_Robot):
+    type: Literal["dingtalk"]
+    secret: SecretStr
+
+
+class QuietHours(_Section):
+    start: dt_time = dt_time(22, 0)  # wall clock in the site's timezone
+    end: dt_time = dt_time(7, 0)
+
+
+class SmsChannel(_Section):
+    type: Literal["sms"]
+    name: ChannelName
+    url: AnyHttpUrl
+    access_key_id: str = Field(min_length=1)
+    access_key_secret: SecretStr
+    sign_name: str = Field(min_length=1)
+    template_code: str = Field(min_length=1)
+    region_id: str = "cn-hangzhou"
+    per_number_per_hour: int = Field(3, ge=1, le=1000)
+    quiet_hours: QuietHours = QuietHours()
+    timeout_s: float = Field(10.0, gt=0, le=120)
+
+
+MQTT_TOPIC_FIELDS = frozenset(
+    {"district_id", "street_id", "community_id", "grid_id", "severity", "event", "rule"}
+)
+
+
+class MqttChannel(_Section):
+    type: Literal["mqtt"]
+    name: ChannelName
+    host: str = Field(min_length=1)
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    client_id: str | None = None
+    topic_template: str = "district/{district_id}/alerts/{severity}"
+    qos: Literal[0, 1] = 1
+    timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("topic_template")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        used = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        if unknown := used - MQTT_TOPIC_FIELDS:
+            raise ValueError(f"unknown {sorted(unknown)}; known: {sorted(MQTT_TOPIC_FIELDS)}")
+        return value
+
+
+ChannelSettings = Annotated[
+    WecomChannel | DingtalkChannel | SmsChannel | MqttChannel, Field(discriminator="type")
+]
+
+
+class SeverityTimesSettings(_Section):
+    ack_within_s: float = Field(gt=0, le=30 * 86400)
+    resolve_within_s: float = Field(gt=0, le=365 * 86400)
+    reminder_first_s: float = Field(gt=0, le=30 * 86400)
+    reminder_max_s: float = Field(gt=0, le=30 * 86400)
+
+
+class EscalationSettings(_Section):
+    """Deadlines per severity (gateway/alerts/escalation.py has the defaults)."""
+
+    times: dict[Severity, SeverityTimesSettings] = {}
+    reopen_within_s: float = Field(600.0, ge=0, le=30 * 86400)
+
+
+class AuthSettings(_Section):
+    # acts as a person with the admin role; people get tokens with `gridgate token create`
+    admin_token: SecretStr | None = None
+    # signs action links in notifications; unset: a random key kept in the state folder
+    link_secret: SecretStr | None = None
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
+
+
+TelemetryMode = Annotated[str, Field(pattern=r"^(all|changes|sampled:[0-9]{1,6}(\.[0-9]{1,3})?)$")]
+
+
+class TelemetrySettings(_Section):
+    """Readings to InfluxDB (gateway/telemetry.py). Off while `url` is unset."""
+
+    url: AnyHttpUrl | None = None
+    token: SecretStr | None = None
+    org: str = Field("gridgate", min_length=1)
+    bucket: str = Field("gridgate", min_length=1)
+    batch_size: int = Field(500, ge=1, le=50_000)
+    flush_interval_s: float = Field(1.0, gt=0, le=3600)
+    buffer_capacity: int = Field(50_000, ge=1, le=10_000_000)
+    timeout_s: float = Field(5.0, gt=0, le=120)
+    retry_min_s: float = Field(1.0, gt=0, le=3600)
+    retry_max_s: float = Field(60.0, gt=0, le=86400)
+    shutdown_flush_s: float = Field(5.0, ge=0, le=300)
+    # kind -> all | changes | sampled:<seconds>; kinds not named here: all
+    per_kind: dict[Kind, TelemetryMode] = {}
+    # added to every point, e.g. {"gateway": "edge-01"}
+    tags: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")], str] = {}
+
+    @field_validator("per_kind")
+    @classmethod
+    def _sampled_is_positive(cls, value: dict[Kind, str]) -> dict[Kind, str]:
+        for kind, mode in value.items():
+            if mode.startswith("sampled:") and float(mode.split(":", 1)[1]) <= 0:
+                raise ValueError(f"{kind.value}: sampled needs a period above 0 s")
+        return value
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.url is not None
 
 
 class Settings(BaseSettings):
@@ -80,7 +223,14 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     outbox: OutboxSettings = OutboxSettings()
     log: LogSettings = LogSettings()
+    auth: AuthSettings = AuthSettings()
+    escalation: EscalationSettings = EscalationSettings()
+    roster_file: Path | None = None
+    # folders of site-local adapter files (*.yaml), loaded after the shipped ones
+    adapter_dirs: list[Path] = []
+    telemetry: TelemetrySettings = TelemetrySettings()
     webhooks: list[WebhookTarget] = []
+    channels: list[ChannelSettings] = []
     state_dir: Path = Path("state")
     site_file: Path = DEFAULT_SITE
     rules_file: Path = DEFAULT_RULES

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from gateway.alerts.escalation import AlertPolicy
 from gateway.clock import wait_or_timeout
 from gateway.devices import DeviceState, advance
 from gateway.errors import StoreUnavailable
@@ -24,8 +26,8 @@ from gateway.site import Placement
 from gateway.stats import Health
 from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
 from rules.engine import AlertEvent, Engine, EventType
+from sensors.adapt import AdapterSet
 from sensors.kinds import Kind
-from sensors.native import NativeAdapter
 from sensors.reading import Reading, Rejection, RejectReason
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ class Pipeline:
         self,
         *,
         registry: Registry,
-        adapter: NativeAdapter,
+        adapters: AdapterSet,
         engine: Engine,
         store: Store,
         route: Route,
@@ -60,9 +62,10 @@ class Pipeline:
         on_committed: Callable[[list[Message]], None],
         on_alerts: Callable[[], None],
         on_readings: Callable[[list[Accepted]], None] | None = None,
+        policy: AlertPolicy | None = None,
     ) -> None:
         self._registry = registry
-        self._adapter = adapter
+        self._adapters = adapters
         self._engine = engine
         self._store = store
         self._route = route
@@ -71,6 +74,7 @@ class Pipeline:
         self._on_committed = on_committed
         self._on_alerts = on_alerts
         self._on_readings = on_readings
+        self._policy = policy or AlertPolicy()
         self._accepted: list[Accepted] = []  # readings of the step in hand
         self._lock = asyncio.Lock()
         self._timer_wake = asyncio.Event()
@@ -121,7 +125,9 @@ class Pipeline:
         ingest = self._health.ingest
         for message in messages:
             ingest.received += 1
-            result = self._adapter.adapt(message.topic, message.payload, message.received_at)
+            result = self._adapters.adapt(
+                message.topic, message.payload, message.received_at, self._registry.kind_of
+            )
             if isinstance(result, Rejection):
                 ingest.reject(result)
                 if result.reason == RejectReason.UNKNOWN_DEVICE:
@@ -165,7 +171,7 @@ class Pipeline:
             detail=detail,
             topic=message.topic,
             received_at=message.received_at,
-            adapter=self._adapter.name,
+            adapter=self._adapters.name_for(message.topic),
             device_id=reading.device_id,
             sample=Rejection.sample_of(message.payload),
         )
@@ -212,9 +218,13 @@ class Pipeline:
     async def _step(self, work: Callable[[datetime], Batch], messages: list[Message]) -> None:
         async with self._lock:
             now = self._now()
+            started = time.perf_counter()
             batch = work(now)
+            evaluated = time.perf_counter()
+            self._health.steps.evaluate.observe(evaluated - started)
             if batch:
                 await self._write(batch, now)
+                self._health.steps.write.observe(time.perf_counter() - evaluated)
             self._on_committed(messages)
             accepted, self._accepted = self._accepted, []
         if accepted and self._on_readings is not None:
@@ -229,7 +239,7 @@ class Pipeline:
         delay = 0.2
         while True:
             try:
-                await asyncio.to_thread(self._store.apply, batch, now, self._route)
+                await asyncio.to_thread(self._store.apply, batch, now, self._route, self._policy)
             except StoreUnavailable as exc:
                 self._health.store_error = exc.reason
                 log.error("store_write_failed reason=%s retry_in_s=%.1f", exc.reason, delay)

@@ -3,7 +3,8 @@
     load site + rules (refuse to start on a bad file) → open the store → restore state
     → start MQTT ingest → pipeline (ingest + timers) → outbox worker → API (uvicorn)
 
-Stops on SIGINT/SIGTERM: stop taking messages, finish the step in hand, stop the API.
+Stops on SIGINT/SIGTERM: stop taking messages, finish the step in hand, let deliveries in
+flight finish, stop the API, give the telemetry buffer one bounded last flush.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -19,23 +21,28 @@ from dataclasses import dataclass
 import httpx
 import uvicorn
 
-from gateway.alerts.routing import webhook_route
+from gateway.alerts.escalation import DEFAULT_TIMES, AlertPolicy, SeverityTimes
+from gateway.alerts.links import LinkSigner
+from gateway.alerts.routing import ChannelRef, Router
 from gateway.api.app import create_app
 from gateway.api.deps import AppContext
-from gateway.channels.base import Channel
-from gateway.channels.webhook import Webhook
+from gateway.auth import Auth, hash_token
+from gateway.channels.registry import build_channels, close_channels
 from gateway.clock import utcnow
 from gateway.config import Settings
+from gateway.deadlines import DeadlineWorker
 from gateway.ingest import Inbox, MqttIngest
 from gateway.outbox import OutboxWorker
-from gateway.pipeline import Pipeline
+from gateway.pipeline import Accepted, Pipeline
 from gateway.registry import Registry
+from gateway.roster import Roster, load_roster
 from gateway.site import Site, load_site
 from gateway.stats import Health
 from gateway.store import Store
+from gateway.telemetry import TelemetrySink
 from rules.engine import Engine
 from rules.model import RuleFile, load_rules
-from sensors.native import NativeAdapter
+from sensors.adapt import AdapterSet
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +56,24 @@ class Loaded:
 
     site: Site
     rules: RuleFile
+    roster: Roster
+    adapters: AdapterSet
 
 
 def load_files(settings: Settings) -> Loaded:
     """Read site and rules; a FileError names the file, line and reason."""
-    return Loaded(site=load_site(settings.site_file), rules=load_rules(settings.rules_file))
+    site = load_site(settings.site_file)
+    roster = (
+        Roster.empty() if settings.roster_file is None else load_roster(settings.roster_file, site)
+    )
+    adapters = AdapterSet.load(
+        native_topic_root=settings.mqtt.topic_root,
+        max_payload_bytes=settings.mqtt.max_payload_bytes,
+        extra_dirs=settings.adapter_dirs,
+    )
+    return Loaded(
+        site=site, rules=load_rules(settings.rules_file), roster=roster, adapters=adapters
+    )
 
 
 async def serve(
@@ -64,35 +84,68 @@ async def serve(
     health = Health()
     health.ingest.started_at = utcnow()
     store = Store(settings.database_path)
-    adapter = NativeAdapter(
-        topic_root=settings.mqtt.topic_root, max_payload_bytes=settings.mqtt.max_payload_bytes
-    )
+    adapters = loaded.adapters
     registry = Registry(loaded.site, store.load_devices())
+    admin = settings.auth.admin_token
+    auth = Auth(loaded.roster, hash_token(admin.get_secret_value()) if admin else None)
     engine = Engine(loaded.rules, loaded.site.timezone)
-    route = webhook_route(settings.webhooks)
     inbox = Inbox(loop, INBOX_CAPACITY, health)
-    ingest = MqttIngest(settings.mqtt, adapter.subscriptions(), inbox, health)
+    ingest = MqttIngest(settings.mqtt, adapters.subscriptions(), inbox, health)
 
     async with httpx.AsyncClient() as http:
-        channels: dict[tuple[str, str], Channel] = {
-            ("webhook", t.name): Webhook(t, http) for t in settings.webhooks
-        }
+        channels = build_channels(settings.channels, settings.webhooks, http, loaded.site.timezone)
         outbox = OutboxWorker(store, channels, settings.outbox, health, utcnow)
+        links = link_signer(settings)
+        route = Router(
+            webhooks=settings.webhooks,
+            channels=[ChannelRef(type_, name) for type_, name in channels],
+            roster=loaded.roster,
+            tz=loaded.site.timezone,
+            now=utcnow,
+            links=links,
+        )
+        policy = alert_policy(settings)
+        deadlines = DeadlineWorker(store, route, policy, utcnow, outbox.wake)
+
+        def on_alerts() -> None:
+            outbox.wake()
+            deadlines.wake()
+
+        sink = None
+        if settings.telemetry.is_enabled:
+            sink = TelemetrySink(settings.telemetry, health.telemetry)
+
+        def on_readings(accepted: list[Accepted]) -> None:
+            health.ingest.readings.update(a.reading.kind.value for a in accepted)
+            if sink is not None:
+                sink.offer(accepted)
+
         pipeline = Pipeline(
             registry=registry,
-            adapter=adapter,
+            adapters=adapters,
             engine=engine,
             store=store,
             route=route,
             health=health,
             now=utcnow,
             on_committed=ingest.ack,
-            on_alerts=outbox.wake,
+            on_alerts=on_alerts,
+            on_readings=on_readings,
+            policy=policy,
         )
         pipeline.restore()
-        app = create_app(
-            AppContext(store=store, registry=registry, health=health, route=route, now=utcnow)
+        context = AppContext(
+            store=store,
+            registry=registry,
+            health=health,
+            route=route,
+            now=utcnow,
+            auth=auth,
+            tz=loaded.site.timezone,
+            links=links,
+            wake_outbox=outbox.wake,
         )
+        app = create_app(context)
         server = _ApiServer(
             uvicorn.Config(
                 app,
@@ -108,18 +161,21 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
 
         log.info(
-            "gateway_starting site=%s devices=%d rules=%d db=%s webhooks=%d",
+            "gateway_starting site=%s devices=%d rules=%d adapters=%s people=%d db=%s channels=%s",
             loaded.site.path,
-            len(loaded.site.devices),
+            len(registry.devices),
             len(loaded.rules.rules),
+            ",".join(adapters.names),
+            len(loaded.roster.people),
             settings.database_path,
-            len(settings.webhooks),
+            ",".join(f"{t}:{n}" for t, n in channels) or "none",
         )
         ingest.start()
         tasks = [
             asyncio.create_task(pipeline.run_ingest(inbox), name="ingest"),
             asyncio.create_task(pipeline.run_timers(), name="timers"),
-            asyncio.create_task(outbox.run(), name="outbox"),
+            outbox_task := asyncio.create_task(outbox.run(), name="outbox"),
+            asyncio.create_task(deadlines.run(), name="deadlines"),
         ]
         api = asyncio.create_task(server.serve(), name="api")
         up = asyncio.create_task(server.up.wait())
@@ -132,18 +188,27 @@ async def serve(
             api.result()  # raises what stopped it (port in use, ...)
             raise SystemExit("the API server stopped at start")
         port = _bound_port(server)
+        if sink is not None:
+            sink.start()
         log.info("api_listening url=http://%s:%d", settings.api.host, port)
         if on_ready is not None:
             on_ready(port)
         stopped: asyncio.Task[bool] = asyncio.create_task(stop.wait())
         await asyncio.wait([stopped, api, *tasks], return_when=asyncio.FIRST_COMPLETED)
         log.info("gateway_stopping")
+        context.stopping.set()
         await pipeline.pause()
         ingest.stop()
         server.should_exit = True
+        outbox.close()  # deliveries in flight finish and are recorded
         for task in tasks:
-            task.cancel()
+            if task is not outbox_task:
+                task.cancel()
         await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
+        outbox_task.cancel()
+        await close_channels(channels)  # the MQTT upstream connection
+        if sink is not None:
+            await sink.close()  # one last flush, at most telemetry.shutdown_flush_s
         await asyncio.wait([api], timeout=SHUTDOWN_WAIT_S)
         stopped.cancel()
         up.cancel()
@@ -166,6 +231,31 @@ class _ApiServer(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             self.up.set()
+
+
+def alert_policy(settings: Settings) -> AlertPolicy:
+    times = dict(DEFAULT_TIMES)
+    for severity, t in settings.escalation.times.items():
+        times[severity] = SeverityTimes(
+            t.ack_within_s, t.resolve_within_s, t.reminder_first_s, t.reminder_max_s
+        )
+    return AlertPolicy(times=times, reopen_within_s=settings.escalation.reopen_within_s)
+
+
+def link_signer(settings: Settings) -> LinkSigner:
+    """Signs action links with the configured secret, or one kept in the state folder."""
+    secret = settings.auth.link_secret
+    if secret is not None:
+        key = secret.get_secret_value().encode()
+    else:
+        path = settings.state_dir / "link.key"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.write_bytes(secrets.token_bytes(32))
+            path.chmod(0o600)
+        key = path.read_bytes()
+    base = settings.api.public_url or f"http://{settings.api.host}:{settings.api.port}"
+    return LinkSigner(key, str(base))
 
 
 def _bound_port(server: uvicorn.Server) -> int:

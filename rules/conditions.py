@@ -38,12 +38,12 @@ def _offset_changes(day_start: datetime, day_end: datetime, tz: ZoneInfo) -> lis
     return [high.replace(microsecond=0)]
 
 
-def _boundaries_after(at: datetime, night: NightHold, tz: ZoneInfo) -> Iterator[datetime]:
-    """Instants after `at` where the night window may start or end, in order.
+def wall_edges_after(at: datetime, clock: tuple[time, ...], tz: ZoneInfo) -> Iterator[datetime]:
+    """Instants after `at` where the wall clock passes one of `clock`'s times, in order.
 
     Each wall-clock edge is taken at both folds (a repeated autumn hour passes twice), and
     every UTC offset change is added too (an edge inside the spring gap is passed at the
-    jump). Extra candidates are harmless: the hold is re-read at each one.
+    jump). Extra candidates are harmless: callers re-read the clock at each one.
     """
     local_day = at.astimezone(tz).date() - timedelta(days=1)
     while True:
@@ -52,7 +52,7 @@ def _boundaries_after(at: datetime, night: NightHold, tz: ZoneInfo) -> Iterator[
         day_end = datetime.combine(next_day, time(0), tzinfo=tz).astimezone(UTC)
         edges = {
             datetime.combine(local_day, t, tzinfo=tz).replace(fold=fold).astimezone(UTC)
-            for t in (night.start, night.end)
+            for t in clock
             for fold in (0, 1)
         }
         edges.update(_offset_changes(day_start, day_end, tz))
@@ -60,6 +60,11 @@ def _boundaries_after(at: datetime, night: NightHold, tz: ZoneInfo) -> Iterator[
             if edge > at:
                 yield edge
         local_day += timedelta(days=1)
+
+
+def _boundaries_after(at: datetime, night: NightHold, tz: ZoneInfo) -> Iterator[datetime]:
+    """Instants after `at` where the night window may start or end, in order."""
+    return wall_edges_after(at, (night.start, night.end), tz)
 
 
 def hold_at(rule: HeldRule, at: datetime, tz: ZoneInfo) -> timedelta:

@@ -1,166 +1,307 @@
 """The rule engine: readings in, alert events out, with due times instead of sleeps.
 
-State is one `Track` per (rule, device) whose condition currently holds. A held rule's
-track carries the instant it becomes due; a heap orders the due times so `tick(now)` pops
-only what is due (no scan over every door) and `next_due_at()` tells the scheduler how
-long it may sleep. Tracks are handed to the store after every step (`take_changes`) and
-handed back on start (`restore`), so a door opened before a restart still alerts at
-open + hold, and a restart never raises the same alert twice.
+State is one `Track` per (rule, subject): a condition holding, or a device being watched
+(last report, last opening). Every track's next instant (raise, reminder, window close,
+count falling back, a silent device's wait) is kept in a heap, so `tick(now)` pops only
+what is due (no scan over every door) and `next_due_at()` tells the scheduler how long it
+may sleep. Tracks are handed to the store after every step (`take_changes`) and handed
+back on start (`restore`), so a door opened before a restart still alerts at open + hold,
+and a restart never raises the same alert twice.
 
-The engine trusts its input to be in event-time order per device (ingest drops readings
-older than the last one it applied, and counts them).
+Readings: the gateway drops, per device, readings older than the last one applied. A
+reading is applied at its event time, but never earlier than `now - max_lateness_s` (a
+wrong device clock cannot backdate alerts). Timers fire at their due time, not later: a
+reading that arrives after a timer fired, although its event time is before the due time,
+clears the alert it would have prevented (raise, then clear). See docs/rules.md.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rules.conditions import held_due_at
-from rules.model import HeldRule, ImmediateRule, RuleFile, Severity
+from rules.inhibition import Groups, fire_absence, observe_absence
+from rules.ledger import Ledger
+from rules.model import (
+    AbsenceRule,
+    AnyRule,
+    CountRule,
+    HeldRule,
+    ImmediateRule,
+    InactivityRule,
+    NodeOfflineRule,
+    RuleFile,
+    ThresholdRule,
+)
+from rules.scope import Where
+from rules.tracks import AlertEvent, EventType, Track, TrackKey
+from rules.transitions import (
+    fire,
+    observe_count,
+    observe_inactivity,
+    observe_state,
+    observe_threshold,
+)
+from rules.windows import allowed_from
 from sensors.kinds import Kind
 from sensors.reading import Reading
 
-TrackKey = tuple[str, str]  # (rule id, device id)
+__all__ = ["AlertEvent", "Engine", "EventType", "Track", "TrackKey", "Where"]
 
-
-@dataclass
-class Track:
-    """One rule's condition holding on one device."""
-
-    since_at: datetime  # event time the condition began
-    due_at: datetime | None  # when a held rule raises; None for immediate rules
-    is_raised: bool
-
-
-class EventType(StrEnum):
-    RAISED = "raised"
-    CLEARED = "cleared"
-
-
-@dataclass(frozen=True)
-class AlertEvent:
-    type: EventType
-    rule_id: str
-    device_id: str
-    kind: Kind
-    severity: Severity
-    opened_at: datetime  # when the condition began (event time)
-    at: datetime  # when it was raised (processing time) or cleared (event time)
-    due_at: datetime | None = None  # for held rules: when it was due
+# next_due_at() answers this when work is waiting for the next call (arming devices from
+# the site, clearing alerts of removed rules): "overdue, tick now"
+OVERDUE = datetime(1970, 1, 1, tzinfo=UTC)
+# settings that only change how an alert reads; a rule keeps its tracks across them
+_WORDING = {"title", "message", "severity", "reminder_s", "scope"}
 
 
 class Engine:
-    def __init__(self, rules: RuleFile, tz: ZoneInfo) -> None:
+    def __init__(
+        self, rules: RuleFile, tz: ZoneInfo, where: Mapping[str, Where] | None = None
+    ) -> None:
         self._tz = tz
-        self._rules = {rule.id: rule for rule in rules.rules}
-        self._by_kind: dict[Kind, list[HeldRule | ImmediateRule]] = defaultdict(list)
-        for rule in rules.rules:
-            self._by_kind[rule.kind].append(rule)
-        self._tracks: dict[TrackKey, Track] = {}
-        self._heap: list[tuple[datetime, str, str]] = []
-        self._changed: set[TrackKey] = set()
+        self._led = Ledger(tz)
+        self._groups = Groups()
+        self._where: dict[str, Where] = dict(where or {})
+        self._pending_clears: list[tuple[AnyRule, TrackKey, Track]] = []
+        self._load(rules)
+
+    # ---- configuration -------------------------------------------------------------
 
     @property
-    def rules(self) -> dict[str, HeldRule | ImmediateRule]:
+    def rules(self) -> dict[str, AnyRule]:
         return self._rules
+
+    def _load(self, rules: RuleFile) -> None:
+        self._rules: dict[str, AnyRule] = {rule.id: rule for rule in rules.rules}
+        self._max_lateness = timedelta(seconds=rules.max_lateness_s)
+        self._node_rules = [r for r in rules.rules if isinstance(r, NodeOfflineRule)]
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._led.where = self._where
+        self._applicable: dict[tuple[str, Kind], tuple[AnyRule, ...]] = {}
+        for groups in self._groups.of_member.values():
+            for group in groups:
+                group.silent.clear()
+        self._groups.build(
+            self._node_rules, self._rules, self._where, self._covers, self._led.node_where
+        )
+        self._groups.refill(self._led.tracks)
+        self._needs_arming = True
+
+    def set_where(self, where: Mapping[str, Where]) -> None:
+        """Devices added, moved or removed at run time; alerts of devices gone are cleared."""
+        self._where = dict(where)
+        self._reindex()
+        self._prune()
+
+    def replace_rules(self, new: RuleFile) -> None:
+        """Swap the rules. Tracks of rules kept with the same condition live on; others are
+        dropped and their raised alerts are cleared by the next `tick`/`observe` (call
+        `tick(now)` right away; `next_due_at()` says so)."""
+        old = self._rules
+        fresh = {rule.id: rule for rule in new.rules}
+        for key, track in list(self._led.tracks.items()):
+            rule = fresh.get(key[0])
+            if rule is None or not _same_condition(old[key[0]], rule):
+                self._led.drop(key)
+                if track.is_raised:
+                    self._pending_clears.append((old[key[0]], key, track))
+        self._load(new)
+        for key, track in self._led.tracks.items():
+            self._led.timers.set(key, track.next_at())  # reminders may have changed
+        self._prune()
+
+    def _prune(self) -> None:
+        """Drop tracks of devices the site or the scope no longer puts under their rule."""
+        if not self._where:
+            return
+        for key, track in list(self._led.tracks.items()):
+            rule = self._rules[key[0]]
+            if isinstance(rule, NodeOfflineRule):
+                if key[1] not in self._led.node_where:
+                    self._led.drop(key)
+                    if track.is_raised:
+                        self._pending_clears.append((rule, key, track))
+            elif not self._covers(rule, key[1]):
+                self._led.drop(key)
+                if track.is_raised:
+                    self._pending_clears.append((rule, key, track))
+
+    def _covers(self, rule: AnyRule, device_id: str) -> bool:
+        where = self._where.get(device_id)
+        if where is not None and where.kind not in rule.kinds:
+            return False
+        return rule.scope is None or rule.scope.covers(device_id, where)
+
+    def _rules_for(self, device_id: str, kind: Kind) -> tuple[AnyRule, ...]:
+        cached = self._applicable.get((device_id, kind))
+        if cached is not None:
+            return cached
+        where = self._where.get(device_id)
+        device_kind = where.kind if where is not None else kind
+        found = []
+        for rule in self._rules.values():
+            if isinstance(rule, NodeOfflineRule):
+                continue
+            if kind == Kind.AVAILABILITY:
+                if not isinstance(rule, AbsenceRule):
+                    continue
+                if where is None and rule.kind != "any":
+                    continue
+            elif kind not in rule.kinds:
+                continue
+            if device_kind != Kind.AVAILABILITY and device_kind not in rule.kinds:
+                continue
+            if rule.scope is None or rule.scope.covers(device_id, where):
+                found.append(rule)
+        result = tuple(found)
+        self._applicable[(device_id, kind)] = result
+        return result
+
+    # ---- the hot path ----------------------------------------------------------------
 
     def observe(self, reading: Reading, now: datetime) -> list[AlertEvent]:
         """Apply one reading; return what it raised or cleared right away."""
-        events: list[AlertEvent] = []
-        for rule in self._by_kind.get(reading.kind, ()):
-            if rule.field not in reading.fields:
-                continue
+        self._start(now)
+        led = self._led
+        at = max(reading.event_at, now - self._max_lateness)
+        fields = reading.fields
+        if reading.kind != Kind.AVAILABILITY and reading.device_id not in self._where:
+            led.seen_kind[reading.device_id] = reading.kind
+        for rule in self._rules_for(reading.device_id, reading.kind):
             key = (rule.id, reading.device_id)
-            track = self._tracks.get(key)
-            is_active = reading.fields[rule.field] == rule.equals
-            if is_active and track is None:
-                events.extend(self._begin(rule, key, reading.event_at, now))
-            elif not is_active and track is not None:
-                del self._tracks[key]
-                self._changed.add(key)
-                if track.is_raised:
-                    events.append(
-                        self._event(EventType.CLEARED, rule, key, track, reading.event_at)
-                    )
-            # a repeated report of the same state changes nothing: the timer keeps its start
-        return events
+            track = led.tracks.get(key)
+            if isinstance(rule, AbsenceRule):
+                silent_s = rule.silent_for(self._kind_of(reading, track))
+                observe_absence(led, self._groups, rule, key, track, reading, at, now, silent_s)
+            elif isinstance(rule, HeldRule | ImmediateRule):
+                observe_state(led, rule, key, track, reading, at, now)
+            elif isinstance(rule, ThresholdRule):
+                value = fields.get(rule.field)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    observe_threshold(led, rule, key, track, float(value), at)
+            elif isinstance(rule, CountRule | InactivityRule):
+                value = fields.get(rule.field)
+                if value is None:
+                    continue  # a heartbeat or health report is neither a transition nor activity
+                if isinstance(rule, CountRule):
+                    observe_count(led, rule, key, track, value, at)
+                else:
+                    observe_inactivity(led, rule, key, track, value, at)
+            self._fire_key(key, now)
+        return led.take_events()
 
-    def _begin(
-        self, rule: HeldRule | ImmediateRule, key: TrackKey, since_at: datetime, now: datetime
-    ) -> list[AlertEvent]:
-        self._changed.add(key)
-        if isinstance(rule, ImmediateRule):
-            track = Track(since_at=since_at, due_at=None, is_raised=True)
-            self._tracks[key] = track
-            return [self._event(EventType.RAISED, rule, key, track, now)]
-        due_at = held_due_at(rule, since_at, self._tz)
-        self._tracks[key] = Track(since_at=since_at, due_at=due_at, is_raised=False)
-        heapq.heappush(self._heap, (due_at, *key))
-        return []
+    def _kind_of(self, reading: Reading, track: Track | None) -> Kind | None:
+        where = self._where.get(reading.device_id)
+        if where is not None:
+            return where.kind
+        if reading.kind != Kind.AVAILABILITY:
+            return reading.kind
+        return Kind(track.data["kind"]) if track is not None and "kind" in track.data else None
 
     def tick(self, now: datetime) -> list[AlertEvent]:
-        """Raise every held condition whose due time has come."""
-        events = []
-        while self._heap and self._heap[0][0] <= now:
-            due_at, rule_id, device_id = heapq.heappop(self._heap)
-            key = (rule_id, device_id)
-            track = self._tracks.get(key)
-            if track is None or track.is_raised or track.due_at != due_at:
-                continue  # cleared or restarted since it was scheduled
-            track.is_raised = True
-            self._changed.add(key)
-            events.append(self._event(EventType.RAISED, self._rules[rule_id], key, track, now))
-        return events
+        """Handle every timer due by `now`: raises, reminders, clears at computed instants."""
+        self._start(now)
+        while (key := self._led.timers.pop(now)) is not None:
+            self._fire_key(key, now)
+        return self._led.take_events()
 
     def next_due_at(self) -> datetime | None:
         """The earliest pending due time, for the scheduler to sleep until."""
-        while self._heap:
-            due_at, rule_id, device_id = self._heap[0]
-            track = self._tracks.get((rule_id, device_id))
-            if track is not None and not track.is_raised and track.due_at == due_at:
-                return due_at
-            heapq.heappop(self._heap)
-        return None
+        if self._pending_clears or self._needs_arming:
+            if self._pending_clears or self._arming_work():
+                return OVERDUE
+            self._needs_arming = False
+        return self._led.timers.next_at()
 
-    def _event(
-        self,
-        type_: EventType,
-        rule: HeldRule | ImmediateRule,
-        key: TrackKey,
-        track: Track,
-        at: datetime,
-    ) -> AlertEvent:
-        return AlertEvent(
-            type=type_,
-            rule_id=rule.id,
-            device_id=key[1],
-            kind=rule.kind,
-            severity=rule.severity,
-            opened_at=track.since_at,
-            at=at,
-            due_at=track.due_at,
-        )
+    def _fire_key(self, key: TrackKey, now: datetime) -> None:
+        led = self._led
+        for _ in range(8):  # a track has at most a few timers due at once
+            track = led.tracks.get(key)
+            next_at = track.next_at() if track is not None else None
+            if track is None or next_at is None or next_at > now:
+                return
+            rule = self._rules[key[0]]
+            if isinstance(rule, AbsenceRule):
+                fire_absence(led, self._groups, rule, key, track, now)
+            else:
+                fire(led, rule, key, track, now)
+
+    def _start(self, now: datetime) -> None:
+        """Work left for the first call that knows the time."""
+        for rule, key, track in self._pending_clears:
+            self._led.events.append(
+                self._led.event(EventType.CLEARED, rule, key, track, now, track.due_at)
+            )
+        self._pending_clears.clear()
+        if self._needs_arming:
+            self._arm(now)
+
+    def _arming_work(self) -> list[tuple[AbsenceRule | InactivityRule, str]]:
+        work: list[tuple[AbsenceRule | InactivityRule, str]] = []
+        for rule in self._rules.values():
+            if isinstance(rule, AbsenceRule | InactivityRule):
+                work.extend(
+                    (rule, device_id)
+                    for device_id in self._where
+                    if (rule.id, device_id) not in self._led.tracks
+                    and self._covers(rule, device_id)
+                    and (
+                        not isinstance(rule, AbsenceRule)
+                        or rule.silent_for(self._where[device_id].kind) is not None
+                    )
+                )
+        return work
+
+    def _arm(self, now: datetime) -> None:
+        """Watch listed devices not heard of yet: silent or idle since `now`."""
+        self._needs_arming = False
+        for rule, device_id in self._arming_work():
+            if isinstance(rule, AbsenceRule):
+                wait = rule.silent_for(self._where[device_id].kind)
+                if wait is None:
+                    continue
+            else:
+                wait = rule.idle_s
+            due = allowed_from(rule, now + timedelta(seconds=wait), self._tz)
+            self._led.put((rule.id, device_id), Track(since_at=now, due_at=due, is_raised=False))
+
+    # ---- persistence -----------------------------------------------------------------
 
     def take_changes(self) -> list[tuple[TrackKey, Track | None]]:
         """Tracks created, changed or ended since the last call (None: ended)."""
-        changes = [(key, self._tracks.get(key)) for key in self._changed]
-        self._changed.clear()
+        tracks = self._led.tracks
+        changes = [(key, _copy(tracks.get(key))) for key in self._led.changed]
+        self._led.changed.clear()
         return changes
 
     def restore(self, tracks: list[tuple[TrackKey, Track]]) -> None:
         """Load tracks saved by the store; tracks of rules no longer defined are dropped."""
+        led = self._led
         for key, track in tracks:
             if key[0] not in self._rules:
-                self._changed.add(key)
+                led.changed.add(key)
                 continue
-            self._tracks[key] = track
-            if track.due_at is not None and not track.is_raised:
-                heapq.heappush(self._heap, (track.due_at, *key))
+            copy = _copy(track)
+            assert copy is not None  # noqa: S101  # track is not None
+            led.tracks[key] = copy
+            led.timers.set(key, copy.next_at())
+        self._groups.refill(led.tracks)
+        self._prune()
 
     def active(self) -> dict[TrackKey, Track]:
-        return dict(self._tracks)
+        return dict(self._led.tracks)
+
+
+def _copy(track: Track | None) -> Track | None:
+    return None if track is None else replace(track, data=dict(track.data))
+
+
+def _same_condition(old: AnyRule, new: AnyRule) -> bool:
+    return type(old) is type(new) and old.model_dump(exclude=_WORDING) == new.model_dump(
+        exclude=_WORDING
+    )

@@ -55,9 +55,10 @@ def _fields_model(spec: KindSpec) -> type[BaseModel]:
 
 def _field_definition(f: FieldSpec) -> tuple[Any, Any]:
     py = _PY_TYPES[f.type]
+    limits: dict[str, Any] = {"ge": f.ge, "le": f.le, "max_length": f.max_length}
     if f.is_required:
-        return (py, Field(..., ge=f.ge, le=f.le, description=f.meaning))
-    return (py | None, Field(None, ge=f.ge, le=f.le, description=f.meaning))
+        return (py, Field(..., description=f.meaning, **limits))
+    return (py | None, Field(None, description=f.meaning, **limits))
 
 
 def _payload_model(spec: KindSpec) -> type[BaseModel]:

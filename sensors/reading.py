@@ -39,6 +39,8 @@ class RejectReason(StrEnum):
     KIND_MISMATCH = "kind_mismatch"
     FUTURE_EVENT_TIME = "future_event_time"
     OUT_OF_ORDER = "out_of_order"
+    # a topic an adapter subscribes to but declares as not its devices' (zigbee2mqtt/bridge)
+    IGNORED_TOPIC = "ignored_topic"
 
 
 SAMPLE_MAX_CHARS = 512

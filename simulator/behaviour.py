@@ -5,16 +5,17 @@ clock, no I/O, no global random state: the same inputs give the same messages. E
 device draws from its own `random.Random` seeded by (seed, device, stream), so adding a
 device or an incident leaves every other device's traffic as it was.
 
-    door   residents arrive as a Poisson process (`day_rate_per_h` by day, `night_rate_per_h`
-           in the night window, x `gate_factor` on compound gates, x `rate_scale`); each opens
-           the door for `min_open_s`..`max_open_s`; someone arriving while it is open keeps it
-           open, but never past `max_ordinary_open_s` after it opened (a door closer), so
-           ordinary traffic cannot look like a door left open. A door_left_open incident
-           opens it at T, re-reports `open` a few times and closes it at T+D; ordinary
-           traffic on that door stays clear of the incident.
-    smoke  `smoke: false` heartbeats; a smoke incident reports `true` at T, `false` at T+D.
+    door   residents arrive as a Poisson process following the daily curve (daily.py:
+           morning and evening peaks, nobody in the quiet hours), `rate_per_h` a day's
+           mean, x `gate_factor` on compound gates, x `rate_scale`; each opens the door
+           for `min_open_s`..`max_open_s`; someone arriving while it is open keeps it open,
+           but never past `max_ordinary_open_s` after it opened (a door closer), so
+           ordinary traffic cannot look like a door left open. Ordinary traffic stays
+           clear of a door incident on the same door (incidents.py says what each does).
+    other  the resting state (no smoke, dry, 0 cm) until an incident changes it.
     all    re-report the current state every `heartbeat_s` (±10 %), the first report within
-           a few seconds of the start; now and then with `battery`.
+           a few seconds of the start; now and then with `battery`. Offline devices are
+           silent; a storm adds re-reports.
 
 Times are whole milliseconds after `start_at`; `event_at` is that instant in UTC ISO 8601.
 """
@@ -27,25 +28,27 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sensors.kinds import Kind
-from simulator.night import NightWindow
-from simulator.scenario import StagedIncident
+from simulator import incidents as physics
+from simulator.daily import TOP_FACTOR, DailyCurve
+from simulator.scenario import IncidentKind, StagedIncident
 from simulator.site import SimDevice
+from simulator.vocabulary import DOOR, rest_value, state_field
 
-_INCIDENT_REPORTS = 3  # open re-reports inside a door_left_open incident
 _CLEAR_MS = 1000  # ordinary traffic keeps this far away from an incident on the same door
 _FIRST_REPORT_MAX_S = 5.0
-_STATE, _HEARTBEAT = 0, 1  # at the same millisecond a state change goes before a heartbeat
+# at one millisecond: a state change, then a battery report, availability, a heartbeat
+_STATE, _BATTERY, _AVAILABILITY, _HEARTBEAT = 0, 1, 2, 3
+
+Op = tuple[int, int, int, object]  # (ms, order, sequence, value): sequence breaks ties
 
 
 @dataclass(frozen=True)
 class Behaviour:
     """How residents and sensors behave; defaults are an ordinary residential community."""
 
-    day_rate_per_h: float = 6.0
-    night_rate_per_h: float = 1.0
+    rate_per_h: float = 4.0  # openings of a unit door, mean over a day
     gate_factor: float = 4.0
     rate_scale: float = 1.0
     min_open_s: float = 3.0
@@ -55,7 +58,7 @@ class Behaviour:
     battery_share: float = 0.1  # share of heartbeats that also carry `battery`
 
     def __post_init__(self) -> None:
-        if self.rate_scale < 0 or min(self.day_rate_per_h, self.night_rate_per_h) < 0:
+        if self.rate_scale < 0 or self.rate_per_h < 0:
             raise ValueError("traffic rates must not be negative")
         if self.max_ordinary_open_s <= 0 or self.heartbeat_s <= 0:
             raise ValueError("max_ordinary_open_s and heartbeat_s must be positive")
@@ -65,11 +68,13 @@ class Behaviour:
 
 @dataclass(frozen=True)
 class Message:
-    """One reading a device sends: at `at` (aware UTC), on the device's reading topic."""
+    """One message a device sends at `at` (aware UTC): a reading (payload in gridgate's
+    native format) or its availability (payload `{"online": bool}`)."""
 
     at: datetime
     device_id: str
     payload: dict[str, Any]
+    topic: Literal["reading", "availability"] = "reading"
 
 
 def messages(
@@ -79,26 +84,31 @@ def messages(
     seed: int,
     start_at: datetime,
     duration: timedelta | None,
-    night: NightWindow = NightWindow(),  # noqa: B008  # frozen, never mutated
+    curve: DailyCurve = DailyCurve(),  # noqa: B008  # frozen, never mutated
     behaviour: Behaviour = Behaviour(),
 ) -> Iterator[Message]:
     """All devices' messages in time order; endless when `duration` is None."""
     if start_at.tzinfo is None:
         raise ValueError("start_at must be an aware datetime")
-    staged = list(incidents)
+    by_device: dict[str, list[StagedIncident]] = {}
+    for incident in incidents:
+        by_device.setdefault(incident.device_id, []).append(incident)
     streams = []
     for index, device in enumerate(sorted(devices, key=lambda d: d.device_id)):
-        own = [i for i in staged if i.device_id == device.device_id]
-        events = _device_events(device, own, seed, start_at, night, behaviour)
+        own = by_device.get(device.device_id, [])
+        events = _device_events(device, own, seed, start_at, curve, behaviour)
         streams.append(_tagged(events, index, device))
-    merged: Iterator[tuple[int, int, int, SimDevice, dict[str, Any]]] = heapq.merge(*streams)
+    merged: Iterator[tuple[int, int, int, SimDevice, str, dict[str, Any]]] = heapq.merge(*streams)
     if duration is not None:
         end_ms = round(duration.total_seconds() * 1000)
         merged = itertools.takewhile(lambda item: item[0] < end_ms, merged)
-    for ms, _index, _n, device, fields in merged:
+    for ms, _index, _n, device, topic, fields in merged:
         at = start_at + timedelta(milliseconds=ms)
+        if topic == "availability":
+            yield Message(at, device.device_id, fields, "availability")
+            continue
         payload = {
-            "kind": device.kind.value,
+            "kind": device.kind,
             "event_at": at.isoformat(timespec="microseconds"),
             "fields": fields,
         }
@@ -112,7 +122,7 @@ def plan(
     seed: int,
     start_at: datetime,
     duration: timedelta,
-    night: NightWindow = NightWindow(),  # noqa: B008  # frozen, never mutated
+    curve: DailyCurve = DailyCurve(),  # noqa: B008  # frozen, never mutated
     behaviour: Behaviour = Behaviour(),
 ) -> list[Message]:
     """The finite list of messages for `duration` after `start_at`."""
@@ -123,18 +133,18 @@ def plan(
             seed=seed,
             start_at=start_at,
             duration=duration,
-            night=night,
+            curve=curve,
             behaviour=behaviour,
         )
     )
 
 
 def _tagged(
-    events: Iterator[tuple[int, dict[str, Any]]], index: int, device: SimDevice
-) -> Iterator[tuple[int, int, int, SimDevice, dict[str, Any]]]:
+    events: Iterator[tuple[int, str, dict[str, Any]]], index: int, device: SimDevice
+) -> Iterator[tuple[int, int, int, SimDevice, str, dict[str, Any]]]:
     """(ms, device index, order within the device, ...) keeps the merge total and stable."""
-    for n, (ms, fields) in enumerate(events):
-        yield ms, index, n, device, fields
+    for n, (ms, topic, fields) in enumerate(events):
+        yield ms, index, n, device, topic, fields
 
 
 def _rng(seed: int, device_id: str, stream: str) -> random.Random:
@@ -146,64 +156,113 @@ def _device_events(
     incidents: list[StagedIncident],
     seed: int,
     start_at: datetime,
-    night: NightWindow,
+    curve: DailyCurve,
     behaviour: Behaviour,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """One device's (ms, fields) in time order: state changes merged with heartbeats."""
-    field = "open" if device.kind == Kind.DOOR else "smoke"
-    windows = sorted((i.at_ms, i.end_ms) for i in incidents)
-    if device.kind == Kind.DOOR:
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """One device's (ms, topic, fields) in time order."""
+    field = state_field(device.kind)
+    seq = itertools.count()
+    streams: list[Iterator[Op]] = [
+        _incident_ops(incidents, seq, seed, device.device_id),
+        _heartbeats(_rng(seed, device.device_id, "heartbeat"), behaviour, seq),
+    ]
+    if device.kind == DOOR:
+        windows = sorted((i.at_ms, i.end_ms) for i in incidents if i.kind in physics.CLEARS_TRAFFIC)
         traffic = _traffic(
-            _rng(seed, device.device_id, "traffic"), device, start_at, night, behaviour
+            _rng(seed, device.device_id, "traffic"), device, start_at, curve, behaviour
         )
         clear = ((o, c) for o, c in traffic if not _near_incident(o, c, windows))
-        intervals: Iterator[tuple[int, int]] = heapq.merge(clear, windows)
-        changes = _door_changes(intervals, set(windows))
-    else:
-        changes = _smoke_changes(windows)
-    heartbeats = _heartbeats(_rng(seed, device.device_id, "heartbeat"), behaviour)
-    is_on = False
-    for ms, order, value in heapq.merge(changes, heartbeats):
+        streams.append(_door_ops(clear, seq))
+    battery = _rng(seed, device.device_id, "battery").uniform(55.0, 100.0)
+    state: object = rest_value(device.kind)
+    is_online = True
+    with_battery = False
+    for ms, order, _seq, value in heapq.merge(*streams):
+        if order == _AVAILABILITY:
+            is_online = value is True
+            yield ms, "availability", {"online": is_online}
+            continue
         if order == _STATE:
-            is_on = value is True
-            yield ms, {field: is_on}
-        else:
-            fields: dict[str, Any] = {field: is_on}
-            if isinstance(value, float):
-                fields["battery"] = value
-            yield ms, fields
+            state = value
+        elif order == _BATTERY:
+            battery = _number(value)
+        else:  # a heartbeat: the value is the charge it used, and whether it reports it
+            used, with_battery = _pair(value)
+            battery = max(0.0, battery - used)
+        if not is_online:
+            continue
+        fields: dict[str, Any] = {field: state}
+        if order == _BATTERY or (order == _HEARTBEAT and with_battery):
+            fields["battery"] = round(battery, 1)
+        yield ms, "reading", fields
+
+
+def _number(value: object) -> float:
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {value!r}")  # pragma: no cover
+    return float(value)
+
+
+def _pair(value: object) -> tuple[float, bool]:
+    if not isinstance(value, tuple):
+        raise TypeError(f"expected (used, with_battery), got {value!r}")  # pragma: no cover
+    return _number(value[0]), bool(value[1])
 
 
 def _near_incident(open_ms: int, close_ms: int, windows: list[tuple[int, int]]) -> bool:
     return any(open_ms < end + _CLEAR_MS and start < close_ms + _CLEAR_MS for start, end in windows)
 
 
-def _door_changes(
-    intervals: Iterator[tuple[int, int]], incident_windows: set[tuple[int, int]]
-) -> Iterator[tuple[int, int, object]]:
+def _door_ops(intervals: Iterator[tuple[int, int]], seq: Iterator[int]) -> Iterator[Op]:
     for open_ms, close_ms in intervals:
-        yield open_ms, _STATE, True
-        if (open_ms, close_ms) in incident_windows:
-            step = (close_ms - open_ms) / (_INCIDENT_REPORTS + 1)
-            for k in range(1, _INCIDENT_REPORTS + 1):
-                yield open_ms + round(k * step), _STATE, True
-        yield close_ms, _STATE, False
+        yield open_ms, _STATE, next(seq), True
+        yield close_ms, _STATE, next(seq), False
 
 
-def _smoke_changes(windows: list[tuple[int, int]]) -> Iterator[tuple[int, int, object]]:
-    for start_ms, end_ms in windows:
-        yield start_ms, _STATE, True
-        yield end_ms, _STATE, False
+def _incident_ops(
+    incidents: list[StagedIncident], seq: Iterator[int], seed: int, device_id: str
+) -> Iterator[Op]:
+    """Every incident's changes on this device, in time order (computed up front)."""
+    ops: list[Op] = []
+    for incident in incidents:
+        ops += _one_incident(incident, seq, seed, device_id)
+    return iter(sorted(ops))
 
 
-def _heartbeats(rng: random.Random, behaviour: Behaviour) -> Iterator[tuple[int, int, object]]:
-    """Heartbeat instants; the value is a battery level to report, or None."""
-    battery = rng.uniform(55.0, 100.0)
+def _one_incident(
+    incident: StagedIncident, seq: Iterator[int], seed: int, device_id: str
+) -> list[Op]:
+    kind, at, end = incident.kind, incident.at_ms, incident.end_ms
+    ops: list[Op] = []
+    for open_ms, close_ms in physics.door_openings(incident):
+        ops.append((open_ms, _STATE, next(seq), True))
+        if kind == IncidentKind.DOOR_LEFT_OPEN:
+            step = (close_ms - open_ms) / (physics.LEFT_OPEN_REPORTS + 1)
+            for k in range(1, physics.LEFT_OPEN_REPORTS + 1):
+                ops.append((open_ms + round(k * step), _STATE, next(seq), True))
+        ops.append((close_ms, _STATE, next(seq), False))
+    if kind in physics.ON_OFF_INCIDENTS:
+        ops += [(at, _STATE, next(seq), True), (end, _STATE, next(seq), False)]
+    elif kind == IncidentKind.FLOOD:
+        ops += [(ms, _STATE, next(seq), level) for ms, level in physics.flood_levels(incident)]
+    elif kind == IncidentKind.BATTERY_DRAIN:
+        ops += [(ms, _BATTERY, next(seq), pct) for ms, pct in physics.battery_levels(incident)]
+    elif kind == IncidentKind.OFFLINE:
+        ops += [(at, _AVAILABILITY, next(seq), False), (end, _AVAILABILITY, next(seq), True)]
+    elif kind == IncidentKind.STORM:
+        rng = _rng(seed, device_id, f"storm/{at}")
+        instants = sorted(rng.randrange(at, max(at + 1, end)) for _ in range(incident.count))
+        ops += [(ms, _HEARTBEAT, next(seq), (0.0, False)) for ms in instants]
+    return ops
+
+
+def _heartbeats(rng: random.Random, behaviour: Behaviour, seq: Iterator[int]) -> Iterator[Op]:
+    """Heartbeat instants; the value is (battery used, whether to report the battery)."""
     t = rng.uniform(0.0, min(_FIRST_REPORT_MAX_S, behaviour.heartbeat_s))
     while True:
-        battery = max(0.0, battery - rng.uniform(0.0, 0.01))
-        level = round(battery, 1) if rng.random() < behaviour.battery_share else None
-        yield round(t * 1000), _HEARTBEAT, level
+        used = rng.uniform(0.0, 0.01)
+        with_battery = rng.random() < behaviour.battery_share
+        yield round(t * 1000), _HEARTBEAT, next(seq), (used, with_battery)
         t += behaviour.heartbeat_s * rng.uniform(0.9, 1.1)
 
 
@@ -211,14 +270,13 @@ def _traffic(
     rng: random.Random,
     device: SimDevice,
     start_at: datetime,
-    night: NightWindow,
+    curve: DailyCurve,
     behaviour: Behaviour,
 ) -> Iterator[tuple[int, int]]:
     """Ordinary openings (open_ms, close_ms), disjoint and in order; endless."""
     factor = behaviour.rate_scale * (behaviour.gate_factor if device.is_gate else 1.0)
-    day_rate = behaviour.day_rate_per_h * factor / 3600.0
-    night_rate = behaviour.night_rate_per_h * factor / 3600.0
-    top_rate = max(day_rate, night_rate)
+    mean_rate = behaviour.rate_per_h * factor / 3600.0
+    top_rate = mean_rate * TOP_FACTOR
     if top_rate <= 0:
         return
     cap_ms = round(behaviour.max_ordinary_open_s * 1000)
@@ -229,8 +287,7 @@ def _traffic(
         t += rng.expovariate(top_rate)
         keep = rng.random()
         hold_s = rng.uniform(behaviour.min_open_s, behaviour.max_open_s)
-        at = start_at + timedelta(seconds=t)
-        rate = night_rate if night.contains(at) else day_rate
+        rate = mean_rate * curve.factor(start_at + timedelta(seconds=t))
         if keep * top_rate >= rate:
             continue
         open_ms = round(t * 1000)

@@ -2,20 +2,22 @@
 
 Message i leaves when the monotonic clock reaches `t0 + (msg.at - start_at) / speed`;
 `event_at` in the payload stays the simulated instant. QoS 1, readings not retained,
-availability `online` retained for every device at the start. The simulator's own status
-topic carries `online`, with `offline` as the last will and on a clean stop. At the end the
-publisher waits (bounded) until the broker has acknowledged every QoS 1 publish.
+availability `online` retained for every device at the start (and `offline`/`online` when
+an incident takes a device away). The simulator's own status carries `online`, with
+`offline` as the last will and on a clean stop. With `clock_every_s`, the simulated now is
+published (QoS 0) on `{root}/v1/simulator/clock` that often in wall time, for a gateway
+that runs on event time. At the end the publisher waits (bounded) until the broker has
+acknowledged every QoS 1 publish.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
@@ -24,10 +26,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from simulator.behaviour import Message
 from simulator.errors import PublishError
-from simulator.topics import ONLINE, availability_topic, reading_topic, status_topic
+from simulator.formats import Encoder, Format, as_bytes, encode
+from simulator.progress import Progress
+from simulator.topics import clock_topic
 
 log = logging.getLogger(__name__)
 QOS = 1
+MAX_INFLIGHT = 1000  # paho's default of 20 caps a storm at a few thousand messages a second
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class PublishReport:
     acknowledged: int
     is_stopped_early: bool
     elapsed_s: float
+    simulated_s: float = 0.0
 
     def summary(self) -> str:
         how = "stopped" if self.is_stopped_early else "done"
@@ -55,6 +61,18 @@ class PublishReport:
             f"availability messages sent, {self.acknowledged} acknowledged, "
             f"in {self.elapsed_s:.1f} s"
         )
+
+    def table(self) -> str:
+        rate = self.readings_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        rows = [
+            ("readings sent", f"{self.readings_sent:,}"),
+            ("availability sent", f"{self.availability_sent:,}"),
+            ("readings acknowledged", f"{self.acknowledged:,}"),
+            ("wall time", f"{self.elapsed_s:,.1f} s"),
+            ("simulated time", f"{self.simulated_s:,.1f} s"),
+            ("mean rate", f"{rate:,.0f} msg/s"),
+        ]
+        return "\n".join(f"  {name:<22}{value:>16}" for name, value in rows)
 
 
 class _Acks:
@@ -82,10 +100,6 @@ class _Acks:
             return self.count
 
 
-def encode(payload: dict[str, object]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 def publish(
     messages: Iterable[Message],
     *,
@@ -93,9 +107,12 @@ def publish(
     broker: Broker,
     start_at: datetime,
     topic_root: str = "gridgate",
+    output_format: Format = Format.NATIVE,
     speed: float = 1.0,
     end_at: datetime | None = None,
     stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    clock_every_s: float | None = None,
     connect_timeout_s: float = 10.0,
     drain_timeout_s: float = 10.0,
     clock: Callable[[], float] = time.monotonic,
@@ -104,44 +121,83 @@ def publish(
     if speed <= 0:
         raise ValueError("speed must be positive")
     stop = stop or threading.Event()
-    client, acks = _connect(broker, topic_root, connect_timeout_s)
+    encoder = Encoder(output_format, topic_root)
+    client, acks = _connect(broker, encoder, connect_timeout_s)
     t0 = clock()
-    sent = availability = 0
+    sent = availability = qos1 = 0
+    last_tick = t0
+    simulated_at = start_at
+
+    def put(topic: str, payload: bytes, *, retain: bool = False) -> None:
+        nonlocal qos1
+        client.publish(topic, payload, qos=QOS, retain=retain)
+        qos1 += 1
+
+    def tick(wall: float) -> None:
+        nonlocal last_tick
+        if clock_every_s is not None and wall - last_tick >= clock_every_s:
+            last_tick = wall
+            now_at = start_at + timedelta(seconds=(wall - t0) * speed)
+            body = {"now": now_at.isoformat(timespec="milliseconds"), "speed": speed}
+            client.publish(clock_topic(topic_root), encode(body), qos=0)
+
     try:
-        client.publish(status_topic(topic_root), ONLINE, qos=QOS, retain=True)
+        put(*encoder.status(True), retain=True)
         for device_id in device_ids:
-            client.publish(availability_topic(topic_root, device_id), ONLINE, qos=QOS, retain=True)
+            topic, payload = encoder.availability(device_id, True)
+            put(topic, as_bytes(payload), retain=True)
             availability += 1
         for message in messages:
             if end_at is not None and message.at >= end_at:
                 break
-            if _wait_until(t0 + (message.at - start_at).total_seconds() / speed, clock, stop):
+            due = t0 + (message.at - start_at).total_seconds() / speed
+            if _wait_until(due, clock, stop, tick):
                 break
-            client.publish(
-                reading_topic(topic_root, message.device_id), encode(message.payload), qos=QOS
-            )
-            sent += 1
+            topic, payload = encoder.wire(message)
+            is_availability = message.topic == "availability"
+            put(topic, as_bytes(payload), retain=is_availability)
+            availability += is_availability
+            sent += not is_availability
+            simulated_at = message.at
+            if progress is not None:
+                progress.update(sent, simulated_at)
         if end_at is not None and not stop.is_set():
-            _wait_until(t0 + (end_at - start_at).total_seconds() / speed, clock, stop)
-        client.publish(status_topic(topic_root), "offline", qos=QOS, retain=True)
-        # status online + availability + readings + status offline
-        acknowledged = acks.wait_for(sent + availability + 2, drain_timeout_s)
+            _wait_until(t0 + (end_at - start_at).total_seconds() / speed, clock, stop, tick)
+            simulated_at = end_at
+        put(*encoder.status(False), retain=True)
+        acknowledged = acks.wait_for(qos1, drain_timeout_s)
     finally:
+        if progress is not None:
+            progress.close()
         client.disconnect()
         client.loop_stop()
-    acknowledged_readings = max(0, min(sent, acknowledged - availability - 2))
-    return PublishReport(sent, availability, acknowledged_readings, stop.is_set(), clock() - t0)
+    acknowledged_readings = max(0, min(sent, acknowledged - (qos1 - sent)))
+    return PublishReport(
+        sent,
+        availability,
+        acknowledged_readings,
+        stop.is_set(),
+        clock() - t0,
+        (simulated_at - start_at).total_seconds(),
+    )
 
 
-def _wait_until(due: float, clock: Callable[[], float], stop: threading.Event) -> bool:
-    """Sleep until the monotonic instant `due`; True when `stop` was set meanwhile."""
-    delay = due - clock()
-    if delay > 0:
-        return stop.wait(delay)
-    return stop.is_set()
+def _wait_until(
+    due: float, clock: Callable[[], float], stop: threading.Event, tick: Callable[[float], None]
+) -> bool:
+    """Sleep until the monotonic instant `due` (waking each second for the clock topic);
+    True when `stop` was set meanwhile."""
+    while True:
+        now = clock()
+        tick(now)
+        delay = due - now
+        if delay <= 0:
+            return stop.is_set()
+        if stop.wait(min(delay, 1.0)):
+            return True
 
 
-def _connect(broker: Broker, topic_root: str, timeout_s: float) -> tuple[mqtt.Client, _Acks]:
+def _connect(broker: Broker, encoder: Encoder, timeout_s: float) -> tuple[mqtt.Client, _Acks]:
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=broker.client_id,
@@ -149,8 +205,10 @@ def _connect(broker: Broker, topic_root: str, timeout_s: float) -> tuple[mqtt.Cl
     )
     if broker.username is not None:
         client.username_pw_set(broker.username, broker.password)
-    client.will_set(status_topic(topic_root), "offline", qos=QOS, retain=True)
+    will_topic, will_payload = encoder.status(False)
+    client.will_set(will_topic, will_payload, qos=QOS, retain=True)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.max_inflight_messages_set(MAX_INFLIGHT)
     acks = _Acks()
     connected = threading.Event()
     refused: list[str] = []

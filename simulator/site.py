@@ -1,11 +1,13 @@
-"""Site files: generate a small community deterministically, and read any site file back.
+"""Site files: generate a district of any size deterministically, and read any site file back.
 
-A generated site has one district (示例区), one street (和平街道), `communities` communities,
-`grids_per_community` grids in each, `buildings_per_grid` buildings per grid and
-`units_per_building` units per building. Every unit has a door sensor at its entrance, the
-first unit of each building a corridor smoke sensor, and every grid a compound-gate door
-sensor. Ids depend only on the counts (`b3-u2`, `door-b3-u2`), so a site generated with
-another seed keeps its ids; the seed chooses the names people read (community, gate).
+A generated site has one district (示例区) whose streets, communities, grids and buildings
+are spread as evenly as the counts allow (`Layout`). Every unit has a door sensor at its
+entrance (plus `sensors_per_unit - 1` hazard sensors: gas, water leak, smoke in turn), the
+first unit of each building a corridor smoke sensor, every grid a compound-gate door sensor
+and, with `flood_gauges`, a water level gauge in the basement of its first building. Ids
+depend only on the counts (`b3-u2`, `door-b3-u2`), so another seed keeps the ids; the seed
+chooses the names people read (community, gate). A kind that sensors/kinds.py does not
+declare yet is not placed (`skipped_kinds` says which).
 """
 
 from __future__ import annotations
@@ -17,16 +19,35 @@ from typing import Any
 
 import yaml
 
-from sensors.kinds import Kind
 from simulator.errors import SiteError
 from simulator.night import DEFAULT_TIMEZONE
+from simulator.vocabulary import (
+    DOOR,
+    GAS,
+    SIMULATED_KINDS,
+    SMOKE,
+    WATER_LEAK,
+    WATER_LEVEL,
+    is_declared,
+)
 
-SIMULATED_KINDS = (Kind.DOOR, Kind.SMOKE)
 _COMMUNITY_NAMES = (
     "阳光社区", "和平社区", "幸福社区", "建设社区", "友谊社区", "光明社区",
     "新华社区", "丰收社区", "团结社区", "春晖社区", "翠湖社区", "文化社区",
 )  # fmt: skip
+# more community names for large sites: a place word and a kind of place
+_PLACE_WORDS = (
+    "金桥", "银河", "东湖", "西园", "南苑", "北辰", "青松", "红旗", "长青", "锦绣", "康乐",
+    "桃源", "玉泉", "龙腾", "凤鸣", "华庭", "景明", "安居", "福泰", "瑞祥", "嘉禾", "朝阳",
+)  # fmt: skip
+_PLACE_KINDS = ("", "花园", "新村", "苑", "里")
+_STREET_NAMES = ("和平街道", "建设街道", "解放街道", "人民街道", "中山街道", "长江街道")
 _GATE_NAMES = ("南门", "北门", "东门", "西门")
+_UNIT_EXTRAS: tuple[tuple[str, str, str], ...] = (
+    (GAS, "gas", "燃气探测器"),
+    (WATER_LEAK, "leak", "水浸探测器"),
+    (SMOKE, "smoke2", "烟感"),
+)
 _LEVELS = ("district", "street", "community", "grid", "building", "unit")
 _CHILDREN = {
     "district": "streets",
@@ -38,11 +59,58 @@ _CHILDREN = {
 
 
 @dataclass(frozen=True)
+class Layout:
+    """How many of each level, in total; spread as evenly as possible over the level above."""
+
+    streets: int = 1
+    communities: int = 1
+    grids: int = 1
+    buildings: int = 3
+    units_per_building: int = 2
+    sensors_per_unit: int = 1  # the unit door, then gas, water leak, smoke
+    flood_gauges: bool = False  # a water level gauge in each grid's first building
+
+    def __post_init__(self) -> None:
+        counts = (self.streets, self.communities, self.grids, self.buildings)
+        if min(*counts, self.units_per_building, self.sensors_per_unit) < 1:
+            raise SiteError(f"every count must be at least 1, got {self}")
+        if not self.streets <= self.communities <= self.grids <= self.buildings:
+            raise SiteError(
+                "need streets <= communities <= grids <= buildings (each has at least one "
+                f"below it), got {counts}"
+            )
+
+    @classmethod
+    def uniform(
+        cls,
+        communities: int = 1,
+        grids_per_community: int = 1,
+        buildings_per_grid: int = 3,
+        units_per_building: int = 2,
+        sensors_per_unit: int = 1,
+    ) -> Layout:
+        grids = communities * grids_per_community
+        return cls(
+            1, communities, grids, grids * buildings_per_grid, units_per_building, sensors_per_unit
+        )
+
+
+# The real figures of MISSION.md; buildings and units per grid are our estimate.
+PRESETS: dict[str, Layout] = {
+    "demo": Layout(),
+    # one district: 86 communities, 620 grids (2,600 staff); 6 buildings of 3 units a grid
+    "district-620": Layout(6, 86, 620, 3720, 3, sensors_per_unit=3, flood_gauges=True),
+    # one sub-district: 19 community grids, 152 compound grids, 489 building-yard grids
+    "subdistrict-19": Layout(2, 19, 152, 489, 3, sensors_per_unit=3, flood_gauges=True),
+}
+
+
+@dataclass(frozen=True)
 class SimDevice:
     """One device to simulate, and where it stands."""
 
     device_id: str
-    kind: Kind
+    kind: str  # a `sensors.kinds.Kind` value
     name: str | None
     level: str  # the level of the node it stands on: unit, building, grid or community
     place: tuple[str, ...]  # names from the community down, then the device's own name
@@ -50,7 +118,7 @@ class SimDevice:
     @property
     def is_gate(self) -> bool:
         """A door sensor on a grid or community is a compound gate (more traffic)."""
-        return self.kind == Kind.DOOR and self.level in ("grid", "community")
+        return self.kind == DOOR and self.level in ("grid", "community")
 
 
 @dataclass(frozen=True)
@@ -77,8 +145,22 @@ def _represent_flow(dumper: yaml.SafeDumper, data: _Flow) -> yaml.Node:
 _Dumper.add_representer(_Flow, _represent_flow)
 
 
-def _device(device_id: str, kind: Kind, name: str) -> _Flow:
-    return _Flow(id=device_id, kind=kind.value, name=name)
+def _device(device_id: str, kind: str, name: str) -> _Flow:
+    return _Flow(id=device_id, kind=kind, name=name)
+
+
+def spread(total: int, parts: int) -> list[int]:
+    """`total` split into `parts` counts that differ by at most one, larger ones first."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def skipped_kinds(layout: Layout) -> list[str]:
+    """Kinds the layout asks for that sensors/kinds.py does not declare (not placed)."""
+    wanted = [kind for kind, _, _ in _UNIT_EXTRAS[: layout.sensors_per_unit - 1]]
+    if layout.flood_gauges:
+        wanted.append(WATER_LEVEL)
+    return sorted({k for k in wanted if not is_declared(k)})
 
 
 def generate_site(
@@ -88,27 +170,34 @@ def generate_site(
     buildings_per_grid: int = 3,
     units_per_building: int = 2,
 ) -> dict[str, Any]:
+    """A site of `communities` x `grids_per_community` x ... (the demo's shape by default)."""
+    layout = Layout.uniform(
+        communities, grids_per_community, buildings_per_grid, units_per_building
+    )
+    return generate(seed, layout)
+
+
+def generate(seed: int, layout: Layout) -> dict[str, Any]:
     """The site file's content as plain data, in the key order the file shows."""
-    counts = (communities, grids_per_community, buildings_per_grid, units_per_building)
-    if min(counts) < 1:
-        raise SiteError(f"every count must be at least 1, got {counts}")
     rng = random.Random(f"site/{seed}")
-    pool = list(_COMMUNITY_NAMES)
-    rng.shuffle(pool)
-    names = [pool[i] if i < len(pool) else f"第{i + 1}社区" for i in range(communities)]
+    names = _community_names(rng, seed, layout.communities)
+    grid_counts = spread(layout.grids, layout.communities)
+    building_counts = spread(layout.buildings, layout.grids)
     community_nodes = []
-    for ci in range(communities):
+    grid_n = building_n = 0
+    for ci in range(layout.communities):
         grids = []
-        for gi in range(grids_per_community):
-            grid_n = ci * grids_per_community + gi + 1
-            first_building_n = (grid_n - 1) * buildings_per_grid + 1
-            # buildings are numbered through the community: grid 2 goes on after grid 1
-            first_number = gi * buildings_per_grid + 1
+        number = 1  # buildings are numbered through the community: grid 2 goes on after 1
+        for gi in range(grid_counts[ci]):
+            grid_n += 1
+            count = building_counts[grid_n - 1]
             buildings = [
-                _building(first_building_n + i, first_number + i, units_per_building)
-                for i in range(buildings_per_grid)
+                _building(building_n + i + 1, number + i, layout, is_first=i == 0)
+                for i in range(count)
             ]
-            gate = _device(f"gate-g{grid_n}", Kind.DOOR, rng.choice(_GATE_NAMES))
+            building_n += count
+            number += count
+            gate = _device(f"gate-g{grid_n}", DOOR, rng.choice(_GATE_NAMES))
             grids.append(
                 {
                     "id": f"g{grid_n}",
@@ -120,26 +209,53 @@ def generate_site(
         community_nodes.append(
             {"id": f"c{ci + 1}", "name": names[ci], "devices": [], "grids": grids}
         )
+    streets = []
+    first = 0
+    for si, count in enumerate(spread(layout.communities, layout.streets)):
+        name = _STREET_NAMES[si] if si < len(_STREET_NAMES) else f"第{si + 1}街道"
+        streets.append(
+            {
+                "id": f"s{si + 1}",
+                "name": name,
+                "communities": community_nodes[first : first + count],
+            }
+        )
+        first += count
+    title = f"{names[0]}演示" if layout.communities == 1 else (
+        f"示例区（{layout.communities}个社区，{layout.grids}个网格）"
+    )  # fmt: skip
     return {
-        "name": f"{names[0]}演示",
+        "name": title,
         "timezone": DEFAULT_TIMEZONE,
-        "district": {
-            "id": "d1",
-            "name": "示例区",
-            "streets": [{"id": "s1", "name": "和平街道", "communities": community_nodes}],
-        },
+        "district": {"id": "d1", "name": "示例区", "streets": streets},
     }
 
 
-def _building(n: int, number: int, units_per_building: int) -> dict[str, Any]:
+def _community_names(rng: random.Random, seed: int, count: int) -> list[str]:
+    pool = list(_COMMUNITY_NAMES)
+    rng.shuffle(pool)
+    if count > len(pool):  # a second generator: the first draws stay as small sites had them
+        more = [f"{w}{k}社区" for k in _PLACE_KINDS for w in _PLACE_WORDS]
+        random.Random(f"site-names/{seed}").shuffle(more)
+        pool += more
+    return [pool[i] if i < len(pool) else f"第{i + 1}社区" for i in range(count)]
+
+
+def _building(n: int, number: int, layout: Layout, *, is_first: bool) -> dict[str, Any]:
     b = f"b{n}"
     units = []
-    for ui in range(1, units_per_building + 1):
-        devices = [_device(f"door-{b}-u{ui}", Kind.DOOR, "单元门")]
+    for ui in range(1, layout.units_per_building + 1):
+        devices = [_device(f"door-{b}-u{ui}", DOOR, "单元门")]
         if ui == 1:
-            devices.append(_device(f"smoke-{b}-u{ui}", Kind.SMOKE, "楼道烟感"))
+            devices.append(_device(f"smoke-{b}-u{ui}", SMOKE, "楼道烟感"))
+        for kind, prefix, name in _UNIT_EXTRAS[: layout.sensors_per_unit - 1]:
+            if is_declared(kind):
+                devices.append(_device(f"{prefix}-{b}-u{ui}", kind, name))
         units.append({"id": f"{b}-u{ui}", "name": f"{ui}单元", "devices": devices})
-    return {"id": b, "name": f"{number}号楼", "devices": [], "units": units}
+    building_devices = []
+    if layout.flood_gauges and is_first and is_declared(WATER_LEVEL):
+        building_devices.append(_device(f"level-{b}", WATER_LEVEL, "地下车库水位"))
+    return {"id": b, "name": f"{number}号楼", "devices": building_devices, "units": units}
 
 
 def site_yaml(site: dict[str, Any], header: str = "") -> str:
@@ -152,7 +268,7 @@ def write_site(path: Path, site: dict[str, Any], header: str = "") -> None:
 
 
 def read_site(path: Path) -> list[SimDevice]:
-    """The devices of a site file the simulator can play (door and smoke sensors)."""
+    """The devices of a site file the simulator can play."""
     return load_site(path).devices
 
 
@@ -162,10 +278,14 @@ def load_site(path: Path) -> SimSite:
     except OSError as exc:
         raise SiteError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_FastLoader)  # noqa: S506  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise SiteError(f"{path}: not valid YAML: {exc}") from exc
     return site_from_data(raw, str(path))
+
+
+# The C loader when PyYAML has it: a 100,000-device site reads in seconds, not minutes.
+_FastLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def site_from_data(raw: object, source: str = "<site>") -> SimSite:
@@ -193,14 +313,11 @@ def _walk(
     for spec in _list(node, "devices", where):
         if not isinstance(spec, dict) or not isinstance(spec.get("id"), str):
             raise SiteError(f"{where}: each device needs an 'id'")
-        try:
-            kind = Kind(str(spec.get("kind")))
-        except ValueError as exc:
-            raise SiteError(
-                f"{where}: device {spec['id']}: unknown kind {spec.get('kind')!r}"
-            ) from exc
+        kind = str(spec.get("kind"))
         if kind not in SIMULATED_KINDS:
-            continue
+            if not is_declared(kind):
+                raise SiteError(f"{where}: device {spec['id']}: unknown kind {kind!r}")
+            continue  # a kind we do not play (climate, ...): the gateway still knows it
         name = spec.get("name")
         name = str(name) if name is not None else None
         place = (*names, name) if name else names

@@ -22,3 +22,8 @@ def availability_topic(root: str, device_id: str) -> str:
 
 def status_topic(root: str) -> str:
     return f"{root}/{VERSION}/simulator/status"
+
+
+def clock_topic(root: str) -> str:
+    """The simulated now, `{"now": ISO, "speed": x}`, QoS 0, for event-time gateways."""
+    return f"{root}/{VERSION}/simulator/clock"

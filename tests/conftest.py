@@ -11,6 +11,7 @@ import pytest
 
 from gateway.broker import LocalBroker, free_port
 from tests.support import GatewayProcess, Publisher, WebhookReceiver, gateway_env
+from tests.victoria import VictoriaMetrics
 
 _topic_roots = itertools.count(1)
 
@@ -70,3 +71,12 @@ def publisher(broker: LocalBroker) -> Iterator[Publisher]:
     instance = Publisher(broker.port)
     yield instance
     instance.close()
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    """One VictoriaMetrics (InfluxDB write API) for the session; tests tag their points."""
+    instance = VictoriaMetrics(tmp_path_factory.mktemp("victoria"))
+    instance.start()
+    yield instance
+    instance.stop()

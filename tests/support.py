@@ -27,6 +27,7 @@ from gateway.broker import free_port
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
+ADMIN_TOKEN = "test-admin-token-0123456789"  # noqa: S105  # a test fixture's own token
 
 
 def wait_until(
@@ -150,13 +151,28 @@ class GatewayProcess:
                 raise AssertionError("gateway did not stop within 15 s of SIGTERM") from None
         return process.returncode
 
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.env['GRIDGATE_AUTH__ADMIN_TOKEN']}"}
+
+    def call(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """An HTTP request as the admin (or as the owner of `token`)."""
+        headers = dict(kwargs.pop("headers", {}))
+        headers.setdefault(
+            "Authorization",
+            f"Bearer {token}" if token else self.admin_headers["Authorization"],
+        )
+        return httpx.request(method, self.base_url + path, headers=headers, timeout=5, **kwargs)
+
     def get(self, path: str, **params: Any) -> Any:
-        response = httpx.get(self.base_url + path, params=params, timeout=5)
+        response = self.call("GET", path, params=params)
         response.raise_for_status()
         return response.json()
 
-    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(self.base_url + path, json=body, timeout=5)
+    def post(self, path: str, body: dict[str, Any], *, token: str | None = None) -> httpx.Response:
+        return self.call("POST", path, json=body, token=token)
 
 
 def gateway_env(
@@ -168,6 +184,7 @@ def gateway_env(
     rules_file: Path | None = None,
     site_file: Path | None = None,
     api_port: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], int]:
     port = api_port or free_port()
     env = {
@@ -183,11 +200,13 @@ def gateway_env(
         "GRIDGATE_OUTBOX__RETRY_MIN_S": "0.2",
         "GRIDGATE_OUTBOX__RETRY_MAX_S": "1",
         "GRIDGATE_LOG__LEVEL": "DEBUG",
+        "GRIDGATE_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
     }
     if rules_file is not None:
         env["GRIDGATE_RULES_FILE"] = str(rules_file)
     if site_file is not None:
         env["GRIDGATE_SITE_FILE"] = str(site_file)
+    env.update(extra_env or {})
     return env, port
 
 

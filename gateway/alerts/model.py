@@ -11,10 +11,25 @@ from rules.model import Severity
 
 
 class AlertState(StrEnum):
-    RAISED = "raised"  # the condition was met; nobody has acted yet
+    RAISED = "raised"  # the condition was met; nobody has been told yet
+    DISPATCHED = "dispatched"  # sent to the people on duty for its place
     ACKNOWLEDGED = "acknowledged"  # a person has taken it
-    RESOLVED = "resolved"  # a person closed it, with a note
+    RESOLVED = "resolved"  # a person recorded what was found and done
+    CLOSED = "closed"  # the case is finished (a leader closed it after resolution)
     CLEARED = "cleared"  # the condition ended before anybody resolved it
+
+
+OPEN_STATES = (AlertState.RAISED, AlertState.DISPATCHED, AlertState.ACKNOWLEDGED)
+
+
+class Resolution(StrEnum):
+    """Why an alert was resolved: the reason codes KPIs count."""
+
+    REPAIRED = "repaired"
+    FALSE_ALARM = "false_alarm"
+    RESIDENT_CLOSED = "resident_closed"
+    HANDLED_ON_SITE = "handled_on_site"
+    OTHER = "other"
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,21 @@ class Alert:
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     note: str | None = None
+    dispatched_at: datetime | None = None
+    escalation_level: int = 0
+    ack_due_at: datetime | None = None
+    resolve_due_at: datetime | None = None
+    next_reminder_at: datetime | None = None
+    reminders: int = 0
+    is_overdue: bool = False
+    assigned_to: str | None = None
+    resolution: Resolution | None = None
+    closed_at: datetime | None = None
+    reopened: int = 0
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(n.id for n in self.location)
 
     @property
     def is_active(self) -> bool:

@@ -8,7 +8,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from gateway.api.deps import AppContext
-from gateway.api.routes import alerts, devices, doors, status
+from gateway.api.routes import (
+    alerts,
+    devices,
+    doors,
+    events,
+    kpis,
+    links,
+    metrics,
+    outbox,
+    people,
+    status,
+)
 from gateway.errors import (
     AlertNotFound,
     DeviceConflict,
@@ -32,7 +43,13 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(doors.router)
     app.include_router(devices.router)
+    app.include_router(people.router)
+    app.include_router(links.router)
+    app.include_router(events.router)
+    app.include_router(kpis.router)
     app.include_router(status.router)
+    app.include_router(metrics.router)
+    app.include_router(outbox.router)
 
     @app.exception_handler(GatewayError)
     async def _domain_error(request: Request, exc: GatewayError) -> JSONResponse:

@@ -1,15 +1,20 @@
-"""What endpoints receive: the app's context, typed."""
+"""What endpoints receive: the app's context and the person asking, typed."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 
+from gateway.alerts.links import LinkSigner
+from gateway.auth import Auth, hash_token
 from gateway.registry import Registry
+from gateway.roster import Person
 from gateway.stats import Health
 from gateway.store.db import Route, Store
 
@@ -21,6 +26,13 @@ class AppContext:
     health: Health
     route: Route
     now: Callable[[], datetime]
+    auth: Auth
+    tz: ZoneInfo
+    links: LinkSigner | None = None
+    # set when the gateway stops: long-lived responses (the event stream) end themselves
+    stopping: threading.Event = field(default_factory=threading.Event)
+    # the outbox worker's wake-up, so a retried dead letter goes at once (service.py)
+    wake_outbox: Callable[[], None] = lambda: None
 
 
 def _context(request: Request) -> AppContext:
@@ -29,3 +41,55 @@ def _context(request: Request) -> AppContext:
 
 
 Context = Annotated[AppContext, Depends(_context)]
+
+_UNAUTHORIZED = HTTPException(
+    status_code=401,
+    detail="a bearer token is needed: Authorization: Bearer <token>",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+def _person(
+    context: Context,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    access_token: Annotated[
+        str | None,
+        Query(include_in_schema=False, max_length=200),  # EventSource cannot send headers
+    ] = None,
+) -> Person:
+    token = access_token
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _UNAUTHORIZED
+        token = value.strip()
+    if not token:
+        raise _UNAUTHORIZED
+    admin = context.auth.admin(token)
+    if admin is not None:
+        return admin
+    person_id = context.store.person_for_token(hash_token(token))
+    person = context.auth.roster.people.get(person_id) if person_id else None
+    if person is None:
+        raise HTTPException(
+            status_code=401,
+            detail="unknown or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return person
+
+
+def _admin(person: Annotated[Person, Depends(_person)]) -> Person:
+    if not person.is_admin:
+        raise HTTPException(status_code=403, detail="this needs the admin role")
+    return person
+
+
+Viewer = Annotated[Person, Depends(_person)]
+Admin = Annotated[Person, Depends(_admin)]
+
+
+def ensure_covers(person: Person, node_ids: tuple[str, ...], what: str) -> None:
+    """403 unless `person` is responsible for a node on the path."""
+    if not person.covers(node_ids):
+        raise HTTPException(status_code=403, detail=f"{what} is outside the nodes you cover")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.alerts.model import Alert, AlertState, Transition
+from gateway.alerts.model import Alert, AlertState, Resolution, Transition
 from gateway.devices import DoorState
 from gateway.site import Level, Mount, Node
 from rules.model import Severity
@@ -64,6 +64,16 @@ class AlertOut(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     note: str | None
+    resolution: Resolution | None
+    dispatched_at: datetime | None
+    escalation_level: int = Field(description="0 grid worker, 1 grid leader, 2 community, 3 street")
+    ack_due_at: datetime | None
+    resolve_due_at: datetime | None
+    is_overdue: bool
+    reminders: int
+    assigned_to: str | None
+    closed_at: datetime | None
+    reopened: int
 
     @classmethod
     def of(cls, a: Alert) -> AlertOut:
@@ -87,20 +97,42 @@ class AlertOut(BaseModel):
             resolved_at=a.resolved_at,
             resolved_by=a.resolved_by,
             note=a.note,
+            resolution=a.resolution,
+            dispatched_at=a.dispatched_at,
+            escalation_level=a.escalation_level,
+            ack_due_at=a.ack_due_at,
+            resolve_due_at=a.resolve_due_at,
+            is_overdue=a.is_overdue,
+            reminders=a.reminders,
+            assigned_to=a.assigned_to,
+            closed_at=a.closed_at,
+            reopened=a.reopened,
         )
+
+
+class CommentOut(BaseModel):
+    at: datetime
+    person_id: str
+    text: str
 
 
 class AlertDetail(AlertOut):
     history: list[TransitionOut]
+    comments: list[CommentOut]
 
 
 class AckBody(_Body):
-    by: str = Field(min_length=1, max_length=64, description="who acknowledges")
+    by: str | None = Field(
+        None, min_length=1, max_length=64, description="admin only: act in this person's name"
+    )
     note: str | None = Field(None, max_length=2000)
 
 
 class ResolveBody(_Body):
-    by: str = Field(min_length=1, max_length=64, description="who resolves")
+    by: str | None = Field(
+        None, min_length=1, max_length=64, description="admin only: act in this person's name"
+    )
+    resolution: Resolution = Field(Resolution.OTHER, description="the reason code")
     note: str | None = Field(None, max_length=2000, description="what was found and done")
 
 
@@ -113,6 +145,19 @@ class DoorOut(BaseModel):
     state: DoorState
     since: datetime | None = Field(description="when the door took its current state")
     last_seen_at: datetime | None
+
+
+class CloseBody(_Body):
+    by: str | None = Field(None, min_length=1, max_length=64)
+    note: str | None = Field(None, max_length=2000)
+
+
+class AssignBody(_Body):
+    person_id: str = Field(min_length=1, max_length=64)
+
+
+class CommentBody(_Body):
+    text: str = Field(min_length=1, max_length=2000)
 
 
 class DeviceBody(_Body):

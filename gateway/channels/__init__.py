@@ -1,5 +1,5 @@
 """Channels deliver one outbox row each; they answer delivered, retry later, or give up."""
 
-from gateway.channels.base import Channel, Outcome, Result
+from gateway.channels.base import Channel, Digesting, Outcome, Result
 
-__all__ = ["Channel", "Outcome", "Result"]
+__all__ = ["Channel", "Digesting", "Outcome", "Result"]

@@ -12,14 +12,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from gateway.alerts.escalation import AlertPolicy, Step, decide
 from gateway.alerts.lifecycle import Action, next_state
-from gateway.alerts.model import Alert, AlertState, Transition
+from gateway.alerts.model import Alert, AlertState, Resolution, Transition
 from gateway.devices import DeviceState
-from gateway.errors import AlertNotFound, StoreUnavailable
+from gateway.errors import AlertNotFound, InvalidTransition, StoreUnavailable
 from gateway.registry import DeviceRecord
 from gateway.site import Level, Node, Placement
 from gateway.store.schema import MIGRATIONS
@@ -52,6 +53,7 @@ class OutboxEntry:
     target: str
     body: dict[str, Any]
     idempotency_key: str
+    is_dispatch: bool = False  # addressed to people on duty (the alert becomes dispatched)
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ class Batch:
 _ALERT_COLUMNS = (
     "id, rule_id, title_zh, title_en, severity, kind, device_id, state, location, place, "
     "opened_at, due_at, raised_at, cleared_at, acknowledged_at, acknowledged_by, "
-    "resolved_at, resolved_by, note"
+    "resolved_at, resolved_by, note, dispatched_at, escalation_level, ack_due_at, "
+    "resolve_due_at, next_reminder_at, reminders, is_overdue, assigned_to, resolution, "
+    "closed_at, reopened"
 )
 
 
@@ -138,6 +142,17 @@ def _alert(row: sqlite3.Row) -> Alert:
         resolved_at=_dt_or_none(row["resolved_at"]),
         resolved_by=row["resolved_by"],
         note=row["note"],
+        dispatched_at=_dt_or_none(row["dispatched_at"]),
+        escalation_level=row["escalation_level"],
+        ack_due_at=_dt_or_none(row["ack_due_at"]),
+        resolve_due_at=_dt_or_none(row["resolve_due_at"]),
+        next_reminder_at=_dt_or_none(row["next_reminder_at"]),
+        reminders=row["reminders"],
+        is_overdue=bool(row["is_overdue"]),
+        assigned_to=row["assigned_to"],
+        resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
+        closed_at=_dt_or_none(row["closed_at"]),
+        reopened=row["reopened"],
     )
 
 
@@ -206,7 +221,9 @@ class Store:
 
     # ---- pipeline -------------------------------------------------------------------
 
-    def apply(self, batch: Batch, now: datetime, route: Route) -> list[Alert]:
+    def apply(
+        self, batch: Batch, now: datetime, route: Route, policy: AlertPolicy | None = None
+    ) -> list[Alert]:
         """Write one pipeline step: device states, rule tracks, alerts and their outbox rows.
 
         Returns the alerts raised or cleared, as they stand after the step.
@@ -255,50 +272,20 @@ class Store:
             if batch.unregistered:
                 self._note_unregistered(db, list(batch.unregistered.values()))
             for item in batch.events:
-                alert = self._apply_event(db, item, now)
+                alert = self._apply_event(db, item, now, policy or AlertPolicy())
                 if alert is None:
                     continue
-                changed.append(alert)
                 event_name = "alert." + item.event.type.value
-                self._enqueue(db, alert, event_name, route(alert, event_name), now)
+                alert = self._send(db, alert, event_name, route, now)
+                changed.append(alert)
         return changed
 
     def _apply_event(
-        self, db: sqlite3.Connection, item: RaisedEvent, now: datetime
+        self, db: sqlite3.Connection, item: RaisedEvent, now: datetime, policy: AlertPolicy
     ) -> Alert | None:
         event = item.event
         if event.type == EventType.RAISED:
-            location = [
-                {"level": n.level.value, "id": n.id, "name": n.name}
-                for n in item.placement.location
-            ]
-            cursor = db.execute(
-                "INSERT INTO alerts (rule_id, title_zh, title_en, severity, kind, device_id, "
-                "state, location, node_ids, place, opened_at, due_at, raised_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (
-                    event.rule_id,
-                    item.title_zh,
-                    item.title_en,
-                    event.severity.value,
-                    event.kind.value,
-                    event.device_id,
-                    AlertState.RAISED.value,
-                    json.dumps(location, ensure_ascii=False),
-                    "/" + "/".join(item.placement.node_ids()) + "/",
-                    item.placement.place(),
-                    ts(event.opened_at),
-                    _ts_or_none(event.due_at),
-                    ts(event.at),
-                ),
-            )
-            if cursor.rowcount == 0:
-                return None  # already active for this rule and device: dedup
-            alert_id = cursor.lastrowid
-            assert alert_id is not None  # noqa: S101  # an INSERT that wrote a row has an id
-            self._log(db, alert_id, now, "raise", "rules", AlertState.RAISED, None)
-            return self._get(db, alert_id)
+            return self._reopen(db, item, now, policy) or self._insert(db, item, now, policy)
         row = db.execute(
             f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608  # constant column list
             "WHERE rule_id=? AND device_id=? AND cleared_at IS NULL",
@@ -309,11 +296,101 @@ class Store:
         alert = _alert(row)
         state = next_state(alert.id, alert.state, Action.CLEAR)
         db.execute(
-            "UPDATE alerts SET state=?, cleared_at=? WHERE id=?",
+            "UPDATE alerts SET state=?, cleared_at=?, next_reminder_at=NULL WHERE id=?",
             (state.value, ts(event.at), alert.id),
         )
         self._log(db, alert.id, now, "clear", "rules", state, None)
         return self._get(db, alert.id)
+
+    def _insert(
+        self, db: sqlite3.Connection, item: RaisedEvent, now: datetime, policy: AlertPolicy
+    ) -> Alert | None:
+        event = item.event
+        location = [
+            {"level": n.level.value, "id": n.id, "name": n.name} for n in item.placement.location
+        ]
+        deadlines = policy.deadlines(event.severity, event.at)
+        cursor = db.execute(
+            "INSERT INTO alerts (rule_id, title_zh, title_en, severity, kind, device_id, "
+            "state, location, node_ids, place, opened_at, due_at, raised_at, ack_due_at, "
+            "resolve_due_at, next_reminder_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (
+                event.rule_id,
+                item.title_zh,
+                item.title_en,
+                event.severity.value,
+                event.kind.value,
+                event.device_id,
+                AlertState.RAISED.value,
+                json.dumps(location, ensure_ascii=False),
+                "/" + "/".join(item.placement.node_ids()) + "/",
+                item.placement.place(),
+                ts(event.opened_at),
+                _ts_or_none(event.due_at),
+                ts(event.at),
+                ts(deadlines.ack_due_at),
+                ts(deadlines.resolve_due_at),
+                ts(deadlines.next_reminder_at),
+            ),
+        )
+        if cursor.rowcount == 0:
+            return None  # already active for this rule and device: dedup
+        alert_id = cursor.lastrowid
+        assert alert_id is not None  # noqa: S101  # an INSERT that wrote a row has an id
+        self._log(db, alert_id, now, "raise", "rules", AlertState.RAISED, None)
+        return self._get(db, alert_id)
+
+    def _reopen(
+        self, db: sqlite3.Connection, item: RaisedEvent, now: datetime, policy: AlertPolicy
+    ) -> Alert | None:
+        """The same alert again when its condition returns soon after it cleared."""
+        event = item.event
+        since = event.at - timedelta(seconds=policy.reopen_within_s)
+        row = db.execute(
+            "SELECT id FROM alerts WHERE rule_id=? AND device_id=? AND state=? "
+            "AND cleared_at >= ? ORDER BY id DESC LIMIT 1",
+            (event.rule_id, event.device_id, AlertState.CLEARED.value, ts(since)),
+        ).fetchone()
+        if row is None:
+            return None
+        alert_id = int(row[0])
+        deadlines = policy.deadlines(event.severity, event.at)
+        state = next_state(alert_id, AlertState.CLEARED, Action.REOPEN)
+        db.execute(
+            "UPDATE alerts SET state=?, cleared_at=NULL, reopened=reopened+1, ack_due_at=?, "
+            "resolve_due_at=?, next_reminder_at=?, is_overdue=0, escalation_level=0 WHERE id=?",
+            (
+                state.value,
+                ts(deadlines.ack_due_at),
+                ts(deadlines.resolve_due_at),
+                ts(deadlines.next_reminder_at),
+                alert_id,
+            ),
+        )
+        self._log(db, alert_id, now, "reopen", "rules", state, None)
+        return self._get(db, alert_id)
+
+    def _send(
+        self, db: sqlite3.Connection, alert: Alert, event: str, route: Route, now: datetime
+    ) -> Alert:
+        """Queue what routing decides; an alert told to people on duty becomes dispatched."""
+        entries = route(alert, event)
+        self._enqueue(db, alert, event, entries, now)
+        if any(e.is_dispatch for e in entries) and alert.state in (
+            AlertState.RAISED,
+            AlertState.DISPATCHED,
+        ):
+            state = next_state(alert.id, alert.state, Action.DISPATCH)
+            db.execute(
+                "UPDATE alerts SET state=?, dispatched_at=COALESCE(dispatched_at, ?) WHERE id=?",
+                (state.value, ts(now), alert.id),
+            )
+            targets = sorted({e.target for e in entries if e.is_dispatch})
+            self._log(db, alert.id, now, "dispatch", "routing", state, ", ".join(targets))
+            return self._get(db, alert.id)
+        return alert
 
     def _enqueue(
         self,
@@ -458,6 +535,31 @@ class Store:
             (UNREGISTERED_MAX,),
         )
 
+    # ---- tokens -----------------------------------------------------------------------
+
+    def add_token(self, token_hash: str, person_id: str, label: str | None, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO tokens (token_hash, person_id, label, created_at) VALUES (?, ?, ?, ?)",
+                (token_hash, person_id, label, ts(now)),
+            )
+
+    def person_for_token(self, token_hash: str) -> str | None:
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT person_id FROM tokens WHERE token_hash=? AND revoked_at IS NULL",
+                (token_hash,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def revoke_tokens(self, person_id: str, now: datetime) -> int:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE tokens SET revoked_at=? WHERE person_id=? AND revoked_at IS NULL",
+                (ts(now), person_id),
+            )
+            return cursor.rowcount
+
     # ---- people acting on alerts ----------------------------------------------------
 
     def act(
@@ -468,28 +570,163 @@ class Store:
         note: str | None,
         now: datetime,
         route: Route | None = None,
+        resolution: Resolution | None = None,
     ) -> Alert:
-        """Acknowledge or resolve an alert, with the audit entry, in one transaction."""
+        """Acknowledge, resolve or close an alert, with the audit entry, in one transaction."""
         with self._transaction() as db:
             alert = self._get(db, alert_id)
             state = next_state(alert_id, alert.state, action)
             if action == Action.ACKNOWLEDGE:
                 db.execute(
-                    "UPDATE alerts SET state=?, acknowledged_at=?, acknowledged_by=? WHERE id=?",
+                    "UPDATE alerts SET state=?, acknowledged_at=?, acknowledged_by=?, "
+                    "next_reminder_at=NULL WHERE id=?",
                     (state.value, ts(now), actor, alert_id),
                 )
-            else:
+            elif action == Action.RESOLVE:
                 db.execute(
-                    "UPDATE alerts SET state=?, resolved_at=?, resolved_by=?, "
-                    "note=COALESCE(?, note) WHERE id=?",
-                    (state.value, ts(now), actor, note, alert_id),
+                    "UPDATE alerts SET state=?, resolved_at=?, resolved_by=?, resolution=?, "
+                    "note=COALESCE(?, note), next_reminder_at=NULL WHERE id=?",
+                    (
+                        state.value,
+                        ts(now),
+                        actor,
+                        (resolution or Resolution.OTHER).value,
+                        note,
+                        alert_id,
+                    ),
                 )
+            elif action == Action.CLOSE:
+                db.execute(
+                    "UPDATE alerts SET state=?, closed_at=?, next_reminder_at=NULL WHERE id=?",
+                    (state.value, ts(now), alert_id),
+                )
+            else:
+                raise ValueError(f"{action.value} is not a person's action")
             self._log(db, alert_id, now, action.value, actor, state, note)
             updated = self._get(db, alert_id)
             if route is not None:
                 event_name = "alert." + state.value
                 self._enqueue(db, updated, event_name, route(updated, event_name), now)
             return updated
+
+    def assign(
+        self, alert_id: int, person_id: str, actor: str, now: datetime, route: Route | None
+    ) -> Alert:
+        with self._transaction() as db:
+            alert = self._get(db, alert_id)
+            if alert.state in (AlertState.RESOLVED, AlertState.CLOSED):
+                raise InvalidTransition(alert_id, f"cannot assign an alert that is {alert.state}")
+            db.execute("UPDATE alerts SET assigned_to=? WHERE id=?", (person_id, alert_id))
+            self._log(db, alert_id, now, "assign", actor, alert.state, person_id)
+            updated = self._get(db, alert_id)
+            if route is not None:
+                self._enqueue(db, updated, "alert.assigned", route(updated, "alert.assigned"), now)
+            return updated
+
+    def comment(self, alert_id: int, person_id: str, text: str, now: datetime) -> None:
+        with self._transaction() as db:
+            alert = self._get(db, alert_id)
+            db.execute(
+                "INSERT INTO comments (alert_id, at, person_id, text) VALUES (?, ?, ?, ?)",
+                (alert_id, ts(now), person_id, text),
+            )
+            self._log(db, alert_id, now, "comment", person_id, alert.state, text)
+
+    def comments(self, alert_id: int) -> list[tuple[datetime, str, str]]:
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT at, person_id, text FROM comments WHERE alert_id=? ORDER BY id",
+                (alert_id,),
+            ).fetchall()
+        return [(_dt(r[0]), r[1], r[2]) for r in rows]
+
+    # ---- the change stream ----------------------------------------------------------
+
+    def last_log_id(self) -> int:
+        with self._reading() as db:
+            return int(db.execute("SELECT coalesce(max(id), 0) FROM alert_log").fetchone()[0])
+
+    def log_since(
+        self, after_id: int, scope: frozenset[str] | None, limit: int = 200
+    ) -> list[tuple[int, str, Alert]]:
+        """Alert changes after `after_id`, oldest first: (log id, action, alert as it is now)."""
+        where, args = "", []
+        if scope is not None:
+            where = " AND (" + (" OR ".join(["instr(a.node_ids, ?) > 0"] * len(scope)) or "0") + ")"
+            args = [f"/{node}/" for node in sorted(scope)]
+        columns = ", ".join(f"a.{c.strip()}" for c in _ALERT_COLUMNS.split(","))
+        with self._reading() as db:
+            rows = db.execute(
+                f"SELECT l.id AS log_id, l.action, {columns} FROM alert_log l "  # noqa: S608
+                f"JOIN alerts a ON a.id = l.alert_id WHERE l.id > ?{where} ORDER BY l.id LIMIT ?",
+                (after_id, *args, limit),
+            ).fetchall()
+        return [(int(r["log_id"]), str(r["action"]), _alert(r)) for r in rows]
+
+    # ---- deadlines ------------------------------------------------------------------
+
+    _DEADLINE_OPEN = "state IN ('raised', 'dispatched', 'acknowledged')"
+
+    def due_deadlines(self, now: datetime, limit: int = 200) -> list[int]:
+        """Ids of open alerts with a deadline or a reminder due by `now`."""
+        at = ts(now)
+        with self._reading() as db:
+            rows = db.execute(
+                f"SELECT id FROM alerts WHERE {self._DEADLINE_OPEN} AND ("  # noqa: S608  # constant
+                "ack_due_at <= ? OR next_reminder_at <= ? "
+                "OR (resolve_due_at <= ? AND is_overdue = 0)) ORDER BY id LIMIT ?",
+                (at, at, at, limit),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def next_deadline_at(self) -> datetime | None:
+        with self._reading() as db:
+            row = db.execute(
+                f"SELECT min(m) FROM (SELECT min(ack_due_at) AS m FROM alerts WHERE "  # noqa: S608
+                f"{self._DEADLINE_OPEN} AND state != 'acknowledged' "
+                f"UNION ALL SELECT min(next_reminder_at) FROM alerts WHERE {self._DEADLINE_OPEN} "
+                f"UNION ALL SELECT min(resolve_due_at) FROM alerts WHERE {self._DEADLINE_OPEN} "
+                "AND is_overdue = 0)"
+            ).fetchone()
+        return _dt_or_none(row[0])
+
+    def apply_deadline(
+        self, alert_id: int, now: datetime, route: Route, policy: AlertPolicy
+    ) -> tuple[Step | None, Alert]:
+        """Escalate, flag or remind one alert as `decide` says, and queue what it sends."""
+        with self._transaction() as db:
+            alert = self._get(db, alert_id)
+            step = decide(alert, now, policy)
+            if step is None:
+                return None, alert
+            is_unacked = alert.state in (AlertState.RAISED, AlertState.DISPATCHED)
+            ack_within = timedelta(seconds=policy.times[alert.severity].ack_within_s)
+            if step == Step.ESCALATE:
+                db.execute(
+                    "UPDATE alerts SET escalation_level=escalation_level+1, is_overdue=1, "
+                    "ack_due_at=?, next_reminder_at=? WHERE id=?",
+                    (
+                        ts(now + ack_within) if is_unacked else None,
+                        ts(policy.reminder_after(alert.severity, now, 0)) if is_unacked else None,
+                        alert_id,
+                    ),
+                )
+                event = "alert.escalated"
+            elif step == Step.OVERDUE:
+                db.execute(
+                    "UPDATE alerts SET is_overdue=1, ack_due_at=NULL WHERE id=?", (alert_id,)
+                )
+                event = "alert.overdue"
+            else:
+                db.execute(
+                    "UPDATE alerts SET reminders=reminders+1, next_reminder_at=? WHERE id=?",
+                    (ts(policy.reminder_after(alert.severity, now, alert.reminders + 1)), alert_id),
+                )
+                event = "alert.reminded"
+            updated = self._get(db, alert_id)
+            self._log(db, alert_id, now, step.value, "deadlines", updated.state, None)
+            updated = self._send(db, updated, event, route, now)
+            return step, updated
 
     def get_alert(self, alert_id: int) -> Alert:
         with self._reading() as db:
@@ -507,9 +744,18 @@ class Store:
         raised_before: datetime | None = None,
         before_id: int | None = None,
         limit: int = 100,
+        scope: frozenset[str] | None = None,
+        is_overdue: bool | None = None,
     ) -> list[Alert]:
+        """Newest first. `scope`: only alerts under one of these nodes (None: all)."""
         where: list[str] = []
         args: list[Any] = []
+        if is_overdue is not None:
+            where.append("is_overdue = ?")
+            args.append(int(is_overdue))
+        if scope is not None:
+            where.append("(" + (" OR ".join(["instr(node_ids, ?) > 0"] * len(scope)) or "0") + ")")
+            args.extend(f"/{node}/" for node in sorted(scope))
         if states:
             where.append(f"state IN ({','.join('?' * len(states))})")
             args.extend(s.value for s in states)
@@ -620,3 +866,84 @@ class Store:
         counts = {"pending": 0, "delivered": 0, "dead": 0}
         counts.update({r[0]: r[1] for r in rows})
         return counts
+
+    # ---- metrics (gateway/metrics.py) -----------------------------------------------
+
+    def alert_counts(self) -> dict[tuple[str, str], int]:
+        """(state, severity) -> number of alerts, for /metrics."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT state, severity, count(*) FROM alerts GROUP BY state, severity"
+            ).fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    def outbox_depths(self) -> dict[tuple[str, str], int]:
+        """(channel, state) -> outbox rows, for /metrics."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT channel, state, count(*) FROM outbox GROUP BY channel, state"
+            ).fetchall()
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    # ---- outbox: deferral and dead letters (gateway/outbox.py, api/routes/outbox.py) --
+
+    def defer(self, delivery_id: int, until: datetime, reason: str) -> None:
+        """Hold a pending row until `until` without counting an attempt (nothing was sent)."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET next_attempt_at=?, last_error=? WHERE id=? AND state='pending'",
+                (ts(until), f"deferred: {reason}"[:1000], delivery_id),
+            )
+
+    def dead_letters(self, limit: int = 500) -> list[DeadLetter]:
+        """Rows given up, newest first."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT id, alert_id, event, channel, target, attempts, last_error, created_at "
+                "FROM outbox WHERE state='dead' ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            DeadLetter(
+                id=r["id"],
+                alert_id=r["alert_id"],
+                event=r["event"],
+                channel=r["channel"],
+                target=r["target"],
+                attempts=r["attempts"],
+                error=r["last_error"] or "",
+                created_at=_dt(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    def retry_dead(self, delivery_id: int, now: datetime) -> str | None:
+        """Put a dead letter back to pending with its attempts reset: "pending" when done.
+
+        Only a row in state dead moves, so a row that was delivered is never sent again;
+        otherwise the row's state is returned unchanged, or None when there is no such row.
+        """
+        with self._transaction() as db:
+            changed = db.execute(
+                "UPDATE outbox SET state='pending', attempts=0, next_attempt_at=? "
+                "WHERE id=? AND state='dead'",
+                (ts(now), delivery_id),
+            ).rowcount
+            if changed:
+                return "pending"
+            row = db.execute("SELECT state FROM outbox WHERE id=?", (delivery_id,)).fetchone()
+        return None if row is None else str(row["state"])
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An outbox row given up: listed by GET /outbox/dead, retried by POST .../retry."""
+
+    id: int
+    alert_id: int
+    event: str
+    channel: str
+    target: str
+    attempts: int
+    error: str
+    created_at: datetime

@@ -108,4 +108,38 @@ MIGRATIONS: tuple[str, ...] = (
 
     ALTER TABLE rule_tracks ADD COLUMN data TEXT NOT NULL DEFAULT '{}';
     """,
+    # 3: people's tokens; dispatch, escalation and resolution of alerts; comments
+    """
+    CREATE TABLE tokens (
+        token_hash TEXT PRIMARY KEY,     -- sha256 of the bearer token; the token is not kept
+        person_id TEXT NOT NULL,
+        label TEXT,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX tokens_person ON tokens (person_id);
+
+    ALTER TABLE alerts ADD COLUMN dispatched_at TEXT;
+    ALTER TABLE alerts ADD COLUMN escalation_level INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN ack_due_at TEXT;
+    ALTER TABLE alerts ADD COLUMN resolve_due_at TEXT;
+    ALTER TABLE alerts ADD COLUMN next_reminder_at TEXT;
+    ALTER TABLE alerts ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN is_overdue INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN assigned_to TEXT;
+    ALTER TABLE alerts ADD COLUMN resolution TEXT;
+    ALTER TABLE alerts ADD COLUMN closed_at TEXT;
+    ALTER TABLE alerts ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX alerts_ack_due ON alerts (ack_due_at) WHERE acknowledged_at IS NULL;
+    CREATE INDEX alerts_reminder ON alerts (next_reminder_at) WHERE next_reminder_at IS NOT NULL;
+
+    CREATE TABLE comments (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        at TEXT NOT NULL,
+        person_id TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE INDEX comments_alert ON comments (alert_id, id);
+    """,
 )

@@ -177,3 +177,88 @@ def test_image_has_a_healthcheck_on_the_api() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert "/health" in text
     assert 'ENTRYPOINT ["gridgate"]' in text
+
+
+def test_influxdb_is_initialised_from_its_env_variables(project: dict[str, Any]) -> None:
+    influxdb = project["services"]["influxdb"]
+    assert influxdb["image"].startswith("influxdb:2.")
+    env = influxdb["environment"]
+    assert env["DOCKER_INFLUXDB_INIT_MODE"] == "setup"
+    for name in ("USERNAME", "PASSWORD", "ORG", "BUCKET", "ADMIN_TOKEN"):
+        assert env[f"DOCKER_INFLUXDB_INIT_{name}"], name
+    assert len(env["DOCKER_INFLUXDB_INIT_PASSWORD"]) >= 8  # influxd setup refuses shorter
+    data = [m for m in influxdb["volumes"] if m["target"] == "/var/lib/influxdb2"]
+    assert len(data) == 1
+    assert data[0]["type"] == "volume"
+    assert data[0]["source"] in project["volumes"]
+    assert influxdb["healthcheck"]["test"]
+
+
+def test_gateway_writes_telemetry_to_influxdb_with_the_same_token(project: dict[str, Any]) -> None:
+    env = project["services"]["gateway"]["environment"]
+    influx = project["services"]["influxdb"]["environment"]
+    assert env["GRIDGATE_TELEMETRY__URL"] == "http://influxdb:8086"
+    assert env["GRIDGATE_TELEMETRY__TOKEN"] == influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+    assert env["GRIDGATE_TELEMETRY__ORG"] == influx["DOCKER_INFLUXDB_INIT_ORG"]
+    assert env["GRIDGATE_TELEMETRY__BUCKET"] == influx["DOCKER_INFLUXDB_INIT_BUCKET"]
+    assert "influxdb" in project["services"]["gateway"]["depends_on"]
+
+
+def test_env_file_values_replace_the_demo_defaults(compose_bin: Path, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "INFLUXDB_TOKEN=token-from-env-file\nMOSQUITTO_GATEWAY_PASSWORD=pw-from-env-file\n",
+        encoding="utf-8",
+    )
+    result = _run(
+        compose_bin,
+        "-f",
+        str(COMPOSE_FILE),
+        "--project-directory",
+        str(tmp_path),
+        "config",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    gateway = services["gateway"]["environment"]
+    influx = services["influxdb"]["environment"]
+    mosquitto = services["mosquitto"]["environment"]
+    assert (
+        gateway["GRIDGATE_TELEMETRY__TOKEN"],
+        influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"],
+        gateway["GRIDGATE_MQTT__PASSWORD"],
+        mosquitto["MOSQUITTO_GATEWAY_PASSWORD"],
+    ) == ("token-from-env-file",) * 2 + ("pw-from-env-file",) * 2
+
+
+def test_mosquitto_requires_a_login_and_mounts_its_acl_and_password_sources(
+    project: dict[str, Any],
+) -> None:
+    mosquitto = project["services"]["mosquitto"]
+    binds = {m["target"]: m for m in mosquitto["volumes"] if m["type"] == "bind"}
+    for target in (
+        "/mosquitto/config/acl",
+        "/mosquitto/config/devices.passwd",
+        "/docker/start.sh",
+    ):
+        assert binds[target].get("read_only") is True, target
+        assert Path(binds[target]["source"]).is_file(), target
+    assert mosquitto["entrypoint"] == ["/bin/sh", "/docker/start.sh"]
+    conf = (REPO_ROOT / "docker" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    settings = dict(
+        line.split(None, 1) for line in conf.splitlines() if line and not line.startswith("#")
+    )
+    assert (settings["allow_anonymous"], settings["password_file"], settings["acl_file"]) == (
+        "false",
+        "/mosquitto/auth/passwd",
+        "/mosquitto/config/acl",
+    )
+    gateway_env = project["services"]["gateway"]["environment"]
+    assert gateway_env["GRIDGATE_MQTT__USERNAME"] == "gateway"
+    assert (
+        gateway_env["GRIDGATE_MQTT__PASSWORD"]
+        == mosquitto["environment"]["MOSQUITTO_GATEWAY_PASSWORD"]
+    )
+    assert "-u healthcheck" in " ".join(mosquitto["healthcheck"]["test"])

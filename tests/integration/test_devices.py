@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 import pytest
 
 from gateway.broker import LocalBroker
@@ -63,10 +62,10 @@ def test_the_registry_refuses_what_cannot_be_and_says_why(
     assert "exists" in again.json()["detail"]
 
     site_device = {"device_id": "door-b1-u1", "kind": "door", "node_id": "b1-u1"}
-    put = httpx.put(gw.base_url + "/devices/door-b1-u1", json=site_device)
+    put = gw.call("PUT", "/devices/door-b1-u1", json=site_device)
     assert put.status_code == 409
     assert "site file" in put.json()["detail"]
-    assert httpx.delete(gw.base_url + "/devices/door-b1-u1").status_code == 409
+    assert gw.call("DELETE", "/devices/door-b1-u1").status_code == 409
 
     on_building = gw.post("/devices", {"device_id": "door-y", "kind": "door", "node_id": "b1"})
     assert on_building.status_code == 422
@@ -77,9 +76,9 @@ def test_the_registry_refuses_what_cannot_be_and_says_why(
     assert gw.post("/devices", {**body, "device_id": "bad id!"}).status_code == 422
     assert gw.post("/devices", {**body, "kind": "toaster"}).status_code == 422
 
-    assert httpx.delete(gw.base_url + "/devices/door-x").status_code == 204
-    assert httpx.delete(gw.base_url + "/devices/door-x").status_code == 404
-    assert httpx.get(gw.base_url + "/devices/door-x").status_code == 404
+    assert gw.call("DELETE", "/devices/door-x").status_code == 204
+    assert gw.call("DELETE", "/devices/door-x").status_code == 404
+    assert gw.call("GET", "/devices/door-x").status_code == 404
 
 
 def test_csv_import_is_all_or_nothing_with_the_line_of_each_problem(
@@ -94,16 +93,16 @@ def test_csv_import_is_all_or_nothing_with_the_line_of_each_problem(
         "door-c3,door,b1,\n"
         "door-c1,door,b1-u2,\n"
     )
-    refused = httpx.post(gw.base_url + "/devices/import", content=bad.encode(), headers=headers)
+    refused = gw.call("POST", "/devices/import", content=bad.encode(), headers=headers)
     assert refused.status_code == 422
     problems = {p["line"]: p["reason"] for p in refused.json()["problems"]}
     assert set(problems) == {3, 4, 5}
     assert "toaster" in problems[3]
     assert "twice" in problems[5]
-    assert httpx.get(gw.base_url + "/devices/door-c1").status_code == 404
+    assert gw.call("GET", "/devices/door-c1").status_code == 404
 
     good = "device_id,kind,node_id,name\ndoor-c1,door,b1-u1,东侧门\nsmoke-c2,smoke,b2,\n"
-    done = httpx.post(gw.base_url + "/devices/import", content=good.encode(), headers=headers)
+    done = gw.call("POST", "/devices/import", content=good.encode(), headers=headers)
     assert done.status_code == 200, done.text
     assert done.json() == {"imported": 2, "problems": []}
     assert gw.get("/devices/smoke-c2")["mount"] == "building"

@@ -5,17 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from gateway.alerts.lifecycle import Action
 from gateway.alerts.model import AlertState
-from gateway.api.deps import Context
-from gateway.api.schemas import AckBody, AlertDetail, AlertOut, Problem, ResolveBody, TransitionOut
+from gateway.api.deps import Context, Viewer, ensure_covers
+from gateway.api.schemas import (
+    AckBody,
+    AlertDetail,
+    AlertOut,
+    AssignBody,
+    CloseBody,
+    CommentBody,
+    CommentOut,
+    Problem,
+    ResolveBody,
+    TransitionOut,
+)
+from gateway.roster import Person, Role
 from rules.model import Severity
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "no token, or an unknown one"},
+    403: {"model": Problem, "description": "the alert is outside the nodes you cover"},
     404: {"model": Problem, "description": "no alert with that id"},
     409: {"model": Problem, "description": "the alert's state does not allow this action"},
 }
@@ -24,6 +38,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 @router.get("", response_model=list[AlertOut])
 def list_alerts(
     context: Context,
+    person: Viewer,
     state: Annotated[list[AlertState] | None, Query(description="repeat for several")] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     device_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -31,6 +46,7 @@ def list_alerts(
         str | None, Query(max_length=64, description="any hierarchy node: grid, building, ...")
     ] = None,
     active: Annotated[bool | None, Query(description="condition still holds")] = None,
+    overdue: Annotated[bool | None, Query(description="a deadline passed")] = None,
     raised_after: datetime | None = None,
     raised_before: datetime | None = None,
     before_id: Annotated[int | None, Query(ge=1, description="page: ids below this")] = None,
@@ -47,30 +63,101 @@ def list_alerts(
         raised_before=raised_before,
         before_id=before_id,
         limit=limit,
+        scope=context.auth.scope(person),
+        is_overdue=overdue,
     )
     return [AlertOut.of(a) for a in alerts]
 
 
-@router.get("/{alert_id}", response_model=AlertDetail, responses={404: _ERRORS[404]})
-def get_alert(context: Context, alert_id: int) -> AlertDetail:
+@router.get(
+    "/{alert_id}",
+    response_model=AlertDetail,
+    responses={c: _ERRORS[c] for c in (401, 403, 404)},
+)
+def get_alert(context: Context, person: Viewer, alert_id: int) -> AlertDetail:
     alert = context.store.get_alert(alert_id)
+    ensure_covers(person, alert.node_ids, f"alert {alert_id}")
     history = [TransitionOut.of(t) for t in context.store.transitions(alert_id)]
-    return AlertDetail(**AlertOut.of(alert).model_dump(), history=history)
+    comments = [
+        CommentOut(at=at, person_id=who, text=text)
+        for at, who, text in context.store.comments(alert_id)
+    ]
+    return AlertDetail(**AlertOut.of(alert).model_dump(), history=history, comments=comments)
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut, responses=_ERRORS)
-def acknowledge(context: Context, alert_id: int, body: AckBody) -> AlertOut:
+def acknowledge(context: Context, person: Viewer, alert_id: int, body: AckBody) -> AlertOut:
     """Take the alert: a person is on it."""
+    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
     alert = context.store.act(
-        alert_id, Action.ACKNOWLEDGE, body.by, body.note, context.now(), context.route
+        alert_id,
+        Action.ACKNOWLEDGE,
+        _actor(person, body.by),
+        body.note,
+        context.now(),
+        context.route,
     )
     return AlertOut.of(alert)
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertOut, responses=_ERRORS)
-def resolve(context: Context, alert_id: int, body: ResolveBody) -> AlertOut:
+def resolve(context: Context, person: Viewer, alert_id: int, body: ResolveBody) -> AlertOut:
     """Close the case with what was found."""
+    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
     alert = context.store.act(
-        alert_id, Action.RESOLVE, body.by, body.note, context.now(), context.route
+        alert_id,
+        Action.RESOLVE,
+        _actor(person, body.by),
+        body.note,
+        context.now(),
+        context.route,
+        resolution=body.resolution,
     )
     return AlertOut.of(alert)
+
+
+@router.post("/{alert_id}/close", response_model=AlertOut, responses=_ERRORS)
+def close(context: Context, person: Viewer, alert_id: int, body: CloseBody) -> AlertOut:
+    """Finish a resolved (or cleared) case. Grid leaders and above."""
+    if person.role == Role.GRID_WORKER:
+        raise HTTPException(status_code=403, detail="closing a case is for grid leaders and above")
+    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
+    alert = context.store.act(
+        alert_id, Action.CLOSE, _actor(person, body.by), body.note, context.now(), context.route
+    )
+    return AlertOut.of(alert)
+
+
+@router.post("/{alert_id}/assign", response_model=AlertOut, responses=_ERRORS)
+def assign(context: Context, person: Viewer, alert_id: int, body: AssignBody) -> AlertOut:
+    """Give the alert to a person who covers its place; they are told."""
+    alert = context.store.get_alert(alert_id)
+    ensure_covers(person, alert.node_ids, f"alert {alert_id}")
+    assignee = context.auth.roster.people.get(body.person_id)
+    if assignee is None:
+        raise HTTPException(
+            status_code=422, detail=f"person {body.person_id!r} is not in the roster"
+        )
+    if not assignee.covers(alert.node_ids):
+        raise HTTPException(
+            status_code=422, detail=f"{assignee.name} does not cover the alert's place"
+        )
+    return AlertOut.of(
+        context.store.assign(alert_id, assignee.id, person.id, context.now(), context.route)
+    )
+
+
+@router.post("/{alert_id}/comments", status_code=201, responses=_ERRORS)
+def comment(context: Context, person: Viewer, alert_id: int, body: CommentBody) -> CommentOut:
+    """Add a note to the case (kept in its history)."""
+    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
+    now = context.now()
+    context.store.comment(alert_id, person.id, body.text, now)
+    return CommentOut(at=now, person_id=person.id, text=body.text)
+
+
+def _actor(person: Person, by: str | None) -> str:
+    """The audit name: the token's person; an admin may act in someone's name."""
+    if person.is_admin and by:
+        return by
+    return person.id

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from gateway.api.deps import Context
+from gateway.api.deps import Admin, Context, Viewer, ensure_covers
 from gateway.api.schemas import (
     DeviceBody,
     DeviceOut,
@@ -56,6 +56,7 @@ def _out(placement: Placement, state: DeviceState | None, *, is_from_site: bool)
 @router.get("", response_model=list[DeviceOut])
 def list_devices(
     context: Context,
+    person: Viewer,
     node_id: Annotated[str | None, Query(max_length=64)] = None,
     kind: Kind | None = None,
 ) -> list[DeviceOut]:
@@ -65,13 +66,15 @@ def list_devices(
     return [
         _out(p, states.get(p.device_id), is_from_site=registry.is_from_site(p.device_id))
         for p in registry.devices.values()
-        if (node_id is None or node_id in p.node_ids()) and (kind is None or p.kind == kind)
+        if (node_id is None or node_id in p.node_ids())
+        and (kind is None or p.kind == kind)
+        and person.covers(p.node_ids())
     ]
 
 
 @router.get("/unregistered", response_model=list[UnregisteredOut])
 def list_unregistered(
-    context: Context, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+    context: Context, admin: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> list[UnregisteredOut]:
     """Devices that sent messages but are not in the registry, most recent first."""
     return [
@@ -89,10 +92,11 @@ def list_unregistered(
 
 
 @router.get("/{device_id}", response_model=DeviceOut, responses={404: _ERRORS[404]})
-def get_device(context: Context, device_id: str) -> DeviceOut:
+def get_device(context: Context, person: Viewer, device_id: str) -> DeviceOut:
     placement = context.registry.placement(device_id)
     if placement is None:
         raise DeviceNotFound(device_id)
+    ensure_covers(person, placement.node_ids(), f"device {device_id}")
     state = context.store.device_states().get(device_id)
     return _out(placement, state, is_from_site=context.registry.is_from_site(device_id))
 
@@ -106,7 +110,7 @@ def _save(context: Context, records: list[DeviceRecord], *, replacing: bool) -> 
 
 
 @router.post("", response_model=DeviceOut, status_code=201, responses=_ERRORS)
-def create_device(context: Context, body: DeviceBody) -> DeviceOut:
+def create_device(context: Context, admin: Admin, body: DeviceBody) -> DeviceOut:
     """Add a device to a node of the site's hierarchy."""
     record = DeviceRecord(body.device_id, body.kind, body.node_id, body.name)
     (placement,) = _save(context, [record], replacing=False)
@@ -114,7 +118,7 @@ def create_device(context: Context, body: DeviceBody) -> DeviceOut:
 
 
 @router.put("/{device_id}", response_model=DeviceOut, responses=_ERRORS)
-def put_device(context: Context, device_id: str, body: DeviceBody) -> DeviceOut:
+def put_device(context: Context, admin: Admin, device_id: str, body: DeviceBody) -> DeviceOut:
     """Add or replace a device (not one the site file declares)."""
     if body.device_id != device_id:
         raise InvalidDevice(device_id, f"body says device_id {body.device_id!r}")
@@ -124,7 +128,7 @@ def put_device(context: Context, device_id: str, body: DeviceBody) -> DeviceOut:
 
 
 @router.delete("/{device_id}", status_code=204, responses=_ERRORS)
-def delete_device(context: Context, device_id: str) -> Response:
+def delete_device(context: Context, admin: Admin, device_id: str) -> Response:
     with _WRITES:
         context.registry.remove(device_id)
         context.store.delete_device(device_id)
@@ -138,6 +142,7 @@ def delete_device(context: Context, device_id: str) -> Response:
 )
 def import_devices(
     context: Context,
+    admin: Admin,
     response: Response,
     body: Annotated[
         str,

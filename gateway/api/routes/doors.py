@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from gateway.api.deps import Context
+from gateway.api.deps import Context, Viewer
 from gateway.api.schemas import DoorOut, NodeOut
 from gateway.devices import DoorState
 from sensors.kinds import Kind
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/doors", tags=["doors"])
 @router.get("", response_model=list[DoorOut])
 def list_doors(
     context: Context,
+    person: Viewer,
     state: Annotated[DoorState | None, Query(description="only doors in this state")] = None,
     node_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[DoorOut]:
@@ -27,6 +28,8 @@ def list_doors(
         if placement.kind != Kind.DOOR:
             continue
         if node_id is not None and node_id not in placement.node_ids():
+            continue
+        if not person.covers(placement.node_ids()):
             continue
         device = states.get(placement.device_id)
         door = device.door_state() if device is not None else DoorState.UNKNOWN

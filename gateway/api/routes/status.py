@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from gateway.api.deps import Context
+from gateway.api.deps import Admin, Context
 from gateway.api.schemas import HealthOut, IngestStatsOut, RejectionOut
 from gateway.errors import StoreUnavailable
 
@@ -44,7 +44,7 @@ def health(context: Context, response: Response) -> HealthOut:
 
 
 @router.get("/ingest/stats", response_model=IngestStatsOut)
-def ingest_stats(context: Context) -> IngestStatsOut:
+def ingest_stats(context: Context, admin: Admin) -> IngestStatsOut:
     """Messages received, accepted and rejected, by adapter and reason, with the last one."""
     ingest = context.health.ingest
     rejections = []

@@ -95,7 +95,10 @@ def test_publishing_follows_the_plan_in_accelerated_time(
 def test_a_stop_event_ends_a_run_early(mosquitto: Mosquitto, topic_root: str) -> None:
     devices = site_from_data(generate_site(seed=2)).devices
     start_at = datetime.now(UTC)
-    planned = plan(devices, [], seed=2, start_at=start_at, duration=timedelta(hours=2))
+    often = Behaviour(heartbeat_s=0.2)  # every device reports within 0.2 s, then often
+    planned = plan(
+        devices, [], seed=2, start_at=start_at, duration=timedelta(minutes=10), behaviour=often
+    )
     stop = threading.Event()
     timer = threading.Timer(0.5, stop.set)
     timer.start()

@@ -23,7 +23,9 @@ SMOKE_RULE = "smoke_detected"
 
 
 def engine() -> Engine:
-    return Engine(load_rules(DEFAULT_RULES), SHANGHAI)
+    """The shipped door and smoke rules alone (the other shipped rules watch doors too)."""
+    shipped = load_rules(DEFAULT_RULES).rules
+    return Engine(RuleFile(rules=[r for r in shipped if r.id in (DOOR_RULE, SMOKE_RULE)]), SHANGHAI)
 
 
 def reading(

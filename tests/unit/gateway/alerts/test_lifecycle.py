@@ -8,14 +8,25 @@ from gateway.alerts.lifecycle import Action, next_state
 from gateway.alerts.model import AlertState
 from gateway.errors import InvalidTransition
 
+R, D, A = AlertState.RAISED, AlertState.DISPATCHED, AlertState.ACKNOWLEDGED
+RES, CLO, CLR = AlertState.RESOLVED, AlertState.CLOSED, AlertState.CLEARED
 ALLOWED = {
-    (AlertState.RAISED, Action.ACKNOWLEDGE): AlertState.ACKNOWLEDGED,
-    (AlertState.RAISED, Action.RESOLVE): AlertState.RESOLVED,
-    (AlertState.ACKNOWLEDGED, Action.RESOLVE): AlertState.RESOLVED,
-    (AlertState.CLEARED, Action.RESOLVE): AlertState.RESOLVED,
-    (AlertState.RAISED, Action.CLEAR): AlertState.CLEARED,
-    (AlertState.ACKNOWLEDGED, Action.CLEAR): AlertState.CLEARED,
-    (AlertState.RESOLVED, Action.CLEAR): AlertState.RESOLVED,
+    (R, Action.DISPATCH): D,
+    (D, Action.DISPATCH): D,  # dispatched again on escalation
+    (R, Action.ACKNOWLEDGE): A,
+    (D, Action.ACKNOWLEDGE): A,
+    (R, Action.RESOLVE): RES,
+    (D, Action.RESOLVE): RES,
+    (A, Action.RESOLVE): RES,
+    (CLR, Action.RESOLVE): RES,
+    (RES, Action.CLOSE): CLO,
+    (CLR, Action.CLOSE): CLO,
+    (R, Action.CLEAR): CLR,
+    (D, Action.CLEAR): CLR,
+    (A, Action.CLEAR): CLR,
+    (RES, Action.CLEAR): RES,
+    (CLO, Action.CLEAR): CLO,
+    (CLR, Action.REOPEN): R,
 }
 DISALLOWED = [
     (state, action) for state in AlertState for action in Action if (state, action) not in ALLOWED

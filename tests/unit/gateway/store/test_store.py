@@ -9,15 +9,17 @@ from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from gateway.alerts.lifecycle import Action
 from gateway.alerts.model import Alert, AlertState
-from gateway.alerts.routing import webhook_route
+from gateway.alerts.routing import Router
 from gateway.config import DEFAULT_SITE, WebhookTarget
 from gateway.devices import DeviceState
 from gateway.errors import AlertNotFound, InvalidTransition
+from gateway.roster import Roster
 from gateway.site import Level, Site, load_site
 from gateway.store.db import Batch, OutboxEntry, RaisedEvent, Store
 from rules.engine import AlertEvent, EventType, Track
@@ -26,7 +28,13 @@ from sensors.kinds import Kind
 
 T0 = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)
 DUE = T0 + timedelta(seconds=180)
-ROUTE = webhook_route([WebhookTarget(name="ops", url="http://127.0.0.1:9/hook")])
+ROUTE = Router(
+    webhooks=[WebhookTarget(name="ops", url="http://127.0.0.1:9/hook")],
+    channels=[],
+    roster=Roster.empty(),
+    tz=ZoneInfo("Asia/Shanghai"),
+    now=lambda: datetime.now(UTC),
+)
 DOOR = "door-b1-u1"
 RULE = "door_left_open"
 
@@ -151,13 +159,31 @@ def test_clear_without_an_active_alert_changes_nothing(store: Store, site: Site)
     assert store.list_alerts() == []
 
 
-def test_raise_after_clear_opens_a_new_alert(store: Store, site: Site) -> None:
+def test_a_condition_back_soon_after_it_cleared_reopens_the_same_alert(
+    store: Store, site: Site
+) -> None:
     first = raise_alert(store, site)
-    clear_alert(store, site, at(400))
+    clear_alert(store, site, at(100))  # before DUE: the reopen window looks back from DUE
 
     second = raise_alert(store, site)
 
+    assert second.id == first.id
+    assert second.reopened == 1
+    assert second.state == AlertState.RAISED
+    assert second.cleared_at is None
+    assert [t.action for t in store.transitions(first.id)] == ["raise", "clear", "reopen"]
+
+
+def test_a_condition_back_after_the_reopen_window_opens_a_new_alert(
+    store: Store, site: Site
+) -> None:
+    first = raise_alert(store, site)
+    clear_alert(store, site, at(100))
+    later = DUE + timedelta(seconds=601)  # the default reopen window is 600 s
+    [second] = store.apply(Batch(events=[event(site, EventType.RAISED, later)]), later, ROUTE)
+
     assert second.id != first.id
+    assert second.reopened == 0
     assert store.list_alerts(is_active=True) == [second]
 
 
@@ -353,6 +379,7 @@ def first_state_after_ack(alert: Alert) -> Alert:
         state=AlertState.ACKNOWLEDGED,
         acknowledged_at=at(300),
         acknowledged_by="wang",
+        next_reminder_at=None,  # reminders stop once somebody has taken it
     )
 
 

@@ -1,0 +1,140 @@
+"""docs/benchmarks.md from the results: tables, a plot (matplotlib, when installed), and
+where the gateway's time goes (py-spy samples)."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TARGETS = (
+    "20,000 msg/s from 50,000 doors; p99 <= 50 ms past due; <= 250 MB RSS with 100,000 "
+    "devices; >= 0.7 of the bare ceiling"
+)
+
+
+def _f(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def summarize_profile(raw: Path, top: int = 15) -> str:
+    """py-spy raw (collapsed stacks): the leaf functions and the modules with most samples."""
+    leaf: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        leaf[frames[-1]] += n
+        for name in {f.split(" (")[1].split(":")[0] if " (" in f else f for f in frames}:
+            inclusive[name] += n
+    if not total:
+        return "no samples"
+    lines = [f"samples: {total}", "", "self time (leaf frames):"]
+    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in leaf.most_common(top)]
+    lines += ["", "inclusive, by file:"]
+    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top + 10)]
+    return "\n".join(lines)
+
+
+def _plot(path: Path, results: list[Any], ceiling: list[Any]) -> bool:
+    try:
+        import matplotlib  # noqa: PLC0415  # optional: the bench extra
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for r in results:
+        ax.plot([s.target for s in r.steps], [s.achieved if s.is_sustained else 0 for s in r.steps],
+                marker="o", label=f"gridgate, {r.doors:,} doors")  # fmt: skip
+    ax.plot([s.target for s in ceiling], [s.achieved if s.is_sustained else 0 for s in ceiling],
+            marker="s", linestyle="--", label="bare paho + json (ceiling)")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("offered rate (msg/s)")
+    ax.set_ylabel("sustained rate (msg/s, 0 = not sustained)")
+    ax.legend()
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def write(
+    out: Path,
+    results: list[Any],
+    ceiling: list[Any],
+    profile: str,
+    command: str,
+    step_s: float,
+    elapsed_s: float,
+) -> None:
+    png = out.with_suffix(".png")
+    has_plot = _plot(png, results, ceiling)
+    ceil_best = max((s.target for s in ceiling if s.is_sustained), default=None)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{_cpus()} CPUs, Python {platform.python_version()}; run took {elapsed_s:.0f} s.",
+        "Reproduce:",
+        "",
+        f"    {command}",
+        "",
+        f"Targets: {TARGETS}.",
+        "",
+        "## Highest sustained rate",
+        "",
+        f"Each rate runs {step_s:g} s. Sustained: the publisher reached the rate, the gateway",
+        "had received every message within 2 s of the end, and the 20 planted door_left_open",
+        "alerts (hold 2 s) were raised once each with no other alert (simulator.scorer).",
+        "",
+        "| doors | start s | RSS MB | best sustained msg/s | p50 ms past due | p99 ms | "
+        "CPU ms / 1,000 msgs | x ceiling |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        b = r.best
+        ratio = None if (b is None or not ceil_best) else b.target / ceil_best
+        lines.append(
+            f"| {r.doors:,} | {r.start_s:.1f} | {r.rss_mb:.0f} | {_f(b.target if b else None)} | "
+            f"{_f(b.p50_ms if b else None, 1)} | {_f(b.p99_ms if b else None, 1)} | "
+            f"{_f(b.cpu_ms_per_1000 if b else None, 1)} | {_f(ratio, 2)} |"
+        )
+    lines += ["", f"Ceiling (bare paho subscriber parsing JSON): {_f(ceil_best)} msg/s sustained.", ""]
+    lines += ["## Every step", "", "| doors | offered | achieved | caught up s | CPU ms/1k | "
+              "missed | false | dup | p50 ms | p99 ms | sustained |", "|---" * 11 + "|"]  # fmt: skip
+    for r in results:
+        for s in r.steps:
+            lines.append(
+                f"| {r.doors:,} | {s.target:,} | {s.achieved:,.0f} | {_f(s.caught_up_s, 2)} | "
+                f"{_f(s.cpu_ms_per_1000, 1)} | {s.missed} | {s.false} | {s.duplicate} | "
+                f"{_f(s.p50_ms, 1)} | {_f(s.p99_ms, 1)} | {'yes' if s.is_sustained else 'no'} |"
+            )
+    for s in ceiling:
+        lines.append(
+            f"| ceiling | {s.target:,} | {s.achieved:,.0f} | {_f(s.caught_up_s, 2)} | "
+            f"{_f(s.cpu_ms_per_1000, 1)} | - | - | - | - | - | {'yes' if s.is_sustained else 'no'} |"
+        )
+    if has_plot:
+        lines += ["", f"![sustained rate]({png.name})"]
+    lines += ["", "## Where the time goes (py-spy on the gateway at its best rate, 1,000 doors)",
+              "", "```", profile or "(not profiled)", "```", ""]  # fmt: skip
+    analysis = out.with_name("benchmarks.analysis.md")
+    if analysis.exists():
+        lines += [analysis.read_text(encoding="utf-8")]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _cpus() -> int:
+    import os  # noqa: PLC0415
+
+    return os.cpu_count() or 0

@@ -1,0 +1,22 @@
+"""`GET /metrics`: the gateway's counters for Prometheus (gateway/metrics.py renders them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from gateway.api.deps import Context
+from gateway.metrics import CONTENT_TYPE, render
+
+router = APIRouter(tags=["status"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+)
+def metrics(context: Context) -> Response:
+    """Counters and gauges in the Prometheus text exposition format 0.0.4."""
+    store = context.store
+    text = render(context.health, store.alert_counts(), store.outbox_depths())
+    return Response(content=text, media_type=CONTENT_TYPE)

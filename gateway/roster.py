@@ -1,0 +1,179 @@
+"""People and duty: who covers which part of the hierarchy, when, and how to reach them.
+
+A roster file (`GRIDGATE_ROSTER_FILE`, YAML) lists people:
+
+    people:
+      - id: w-g1-1
+        name: 王芳
+        role: grid_worker            # grid_worker, grid_leader, community, street, admin
+        phone: "13800000001"
+        nodes: [g1]                  # hierarchy node ids this person covers
+        duty: [{days: mon-sun, from: "08:00", to: "20:00"}]   # site timezone; none = always
+        channels: [sms, wecom]
+
+Validated at start like every file (`path:line: where: reason`), and cross-checked against
+the site: every node must exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.site import Site
+from sensors.errors import FileError, Problem
+from sensors.yamlfile import line_of, load_model
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Role(StrEnum):
+    GRID_WORKER = "grid_worker"
+    GRID_LEADER = "grid_leader"
+    COMMUNITY = "community"
+    STREET = "street"
+    ADMIN = "admin"
+
+
+# Who is told first, then next when nobody acts: the escalation ladder.
+LADDER: tuple[Role, ...] = (Role.GRID_WORKER, Role.GRID_LEADER, Role.COMMUNITY, Role.STREET)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DutyWindow(_Strict):
+    days: str = "mon-sun"
+    start: time = Field(alias="from")
+    end: time = Field(alias="to")
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        _expand_days(value)
+        return value
+
+    def covers(self, local: datetime) -> bool:
+        day = DAYS[local.weekday()]
+        t = local.time()
+        if self.start <= self.end:
+            return day in _expand_days(self.days) and self.start <= t < self.end
+        # overnight shift: belongs to the day it starts on
+        if t >= self.start:
+            return day in _expand_days(self.days)
+        yesterday = DAYS[(local.weekday() - 1) % 7]
+        return t < self.end and yesterday in _expand_days(self.days)
+
+
+def _expand_days(spec: str) -> frozenset[str]:
+    out: set[str] = set()
+    for part in spec.lower().split(","):
+        part = part.strip()
+        if "-" in part:
+            first, last = (p.strip() for p in part.split("-", 1))
+            if first not in DAYS or last not in DAYS:
+                raise ValueError(f"days {spec!r}: use mon..sun, e.g. 'mon-fri' or 'sat,sun'")
+            i, j = DAYS.index(first), DAYS.index(last)
+            span = range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)]
+            out.update(DAYS[k] for k in span)
+        elif part in DAYS:
+            out.add(part)
+        else:
+            raise ValueError(f"days {spec!r}: use mon..sun, e.g. 'mon-fri' or 'sat,sun'")
+    return frozenset(out)
+
+
+class PersonSpec(_Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    name: str = Field(min_length=1, max_length=64)
+    role: Role
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9]{5,15}$")] | None = None
+    nodes: list[str] = []
+    duty: list[DutyWindow] = []
+    channels: list[str] = []
+
+
+class RosterFile(_Strict):
+    people: list[PersonSpec]
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    role: Role
+    phone: str | None
+    nodes: frozenset[str]
+    duty: tuple[DutyWindow, ...]
+    channels: tuple[str, ...]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def covers(self, node_ids: Iterable[str]) -> bool:
+        """Whether any node on the path is one this person is responsible for."""
+        return self.is_admin or not self.nodes.isdisjoint(node_ids)
+
+    def is_on_duty(self, at: datetime, tz: ZoneInfo) -> bool:
+        if not self.duty:
+            return True
+        local = at.astimezone(tz)
+        return any(window.covers(local) for window in self.duty)
+
+
+@dataclass(frozen=True)
+class Roster:
+    people: dict[str, Person]
+
+    @classmethod
+    def empty(cls) -> Roster:
+        return cls({})
+
+    def responders(self, path: tuple[str, ...], role: Role) -> list[Person]:
+        """People of `role` who cover a node on `path`, deepest node first."""
+        chosen = []
+        for node_id in reversed(path):
+            for person in self.people.values():
+                if person.role == role and node_id in person.nodes and person not in chosen:
+                    chosen.append(person)
+        return chosen
+
+
+def load_roster(path: Path, site: Site) -> Roster:
+    spec, lines = load_model(path, RosterFile)
+    problems: list[Problem] = []
+    people: dict[str, Person] = {}
+    for i, p in enumerate(spec.people):
+        if p.id in people:
+            problems.append(
+                Problem(line_of(lines, ("people", i, "id")), p.id, "person id is used twice")
+            )
+            continue
+        for j, node in enumerate(p.nodes):
+            if node not in site.nodes:
+                problems.append(
+                    Problem(
+                        line_of(lines, ("people", i, "nodes", j)),
+                        p.id,
+                        f"node {node!r} is not in the site file",
+                    )
+                )
+        if p.role != Role.ADMIN and not p.nodes:
+            problems.append(
+                Problem(line_of(lines, ("people", i)), p.id, "covers no node: add `nodes`")
+            )
+        people[p.id] = Person(
+            p.id, p.name, p.role, p.phone, frozenset(p.nodes), tuple(p.duty), tuple(p.channels)
+        )
+    if problems:
+        raise FileError(path, problems)
+    return Roster(people)

@@ -1,0 +1,200 @@
+"""Offline devices (absence) and the node alert that stands in for many of them.
+
+A device is *silent* when nothing came from it for `silent_s` (or its availability topic
+said `online: false`). If a `node_offline` rule watches the node above it (a building),
+the device's own alert waits `within_s`: should enough of the node's devices go silent
+within `within_s` of each other (`share` of them, at least `min_devices`), ONE alert is
+raised for the node and the devices' alerts are raised with `is_inhibited=True` (kept by
+the store, not sent one by one). Otherwise the device's alert is raised when its wait
+ends. When devices report again and fewer than the needed number stay silent, the node's
+alert clears. A device's alert raised inhibited stays so until it clears.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from rules.ledger import Ledger
+from rules.model import AbsenceRule, AnyRule, NodeOfflineRule
+from rules.scope import Where
+from rules.tracks import Track, TrackKey, instant, iso
+from rules.transitions import fire
+from rules.windows import allowed_from
+from sensors.kinds import Kind
+from sensors.reading import Reading
+
+
+@dataclass
+class Group:
+    """The devices an absence rule watches under one node, for one node_offline rule."""
+
+    rule: NodeOfflineRule
+    node_id: str
+    total: int = 0
+    silent: dict[str, datetime] = field(default_factory=dict)  # device id -> silent since
+
+    @property
+    def need(self) -> int:
+        return max(self.rule.min_devices, math.ceil(self.rule.share * self.total))
+
+    def went_silent_together(self, ref: datetime) -> bool:
+        """Whether `need` devices went silent within `within_s` up to `ref`."""
+        since = ref - timedelta(seconds=self.rule.within_s)
+        return sum(1 for at in self.silent.values() if since <= at <= ref) >= self.need
+
+
+class Groups:
+    def __init__(self) -> None:
+        self.of_member: dict[TrackKey, list[Group]] = {}
+
+    def build(
+        self,
+        node_rules: list[NodeOfflineRule],
+        rules: Mapping[str, AnyRule],
+        where: Mapping[str, Where],
+        covers: Callable[[AnyRule, str], bool],
+        node_where: dict[str, Where],
+    ) -> None:
+        """Index which devices each node rule groups (from the site), and name the nodes."""
+        self.of_member = defaultdict(list)
+        node_where.clear()
+        for node_rule in node_rules:
+            absence = rules[node_rule.of]
+            groups: dict[str, Group] = {}
+            for device_id, place in where.items():
+                node = place.node_at(node_rule.level)
+                if node is None or not covers(absence, device_id):
+                    continue
+                group = groups.setdefault(node[0], Group(node_rule, node[0]))
+                group.total += 1
+                self.of_member[(absence.id, device_id)].append(group)
+                if node[0] not in node_where:
+                    depth = next(i for i, p in enumerate(place.path) if p[1] == node[0])
+                    kind = node_rule.single_kind or Kind.AVAILABILITY
+                    node_where[node[0]] = Where(node[0], kind, None, place.path[: depth + 1])
+        self.of_member = dict(self.of_member)
+
+    def refill(self, tracks: Mapping[TrackKey, Track]) -> None:
+        """Put back the silent devices known from tracks (after restore or a rebuild)."""
+        for key, groups in self.of_member.items():
+            track = tracks.get(key)
+            if track is not None and "silent_at" in track.data:
+                for group in groups:
+                    group.silent[key[1]] = instant(track.data["silent_at"])
+
+
+def observe_absence(
+    led: Ledger,
+    groups: Groups,
+    rule: AbsenceRule,
+    key: TrackKey,
+    track: Track | None,
+    reading: Reading,
+    at: datetime,
+    now: datetime,
+    silent_s: float | None,
+) -> None:
+    """Any report proves the device alive; `online: false` may say it is not."""
+    if reading.kind == Kind.AVAILABILITY and reading.fields.get("online") is False:
+        if not rule.on_unavailable:
+            return  # the broker's last will is not a report from the device
+        if track is None:
+            track = Track(since_at=at, due_at=None, is_raised=False)
+        if not track.is_raised and "silent_at" not in track.data:
+            go_silent(led, groups, rule, key, track, at, now, cause="unavailable")
+        return
+    if track is not None and at < track.since_at:
+        return  # a late report: the device was seen since
+    if track is not None and (track.is_raised or "silent_at" in track.data):
+        back(led, groups, rule, key, track, at)
+    data = {} if reading.kind == Kind.AVAILABILITY else {"kind": reading.kind.value}
+    if track is not None and "kind" in track.data:
+        data = {"kind": track.data["kind"], **data}
+    due = None if silent_s is None else allowed_from(rule, at + timedelta(seconds=silent_s), led.tz)
+    led.put(key, Track(since_at=at, due_at=due, is_raised=False, data=data))
+
+
+def go_silent(
+    led: Ledger,
+    groups: Groups,
+    rule: AbsenceRule,
+    key: TrackKey,
+    track: Track,
+    silent_at: datetime,
+    now: datetime,
+    *,
+    cause: str = "silent",
+) -> None:
+    """The device went silent at `silent_at`: raise, or wait for its node to decide."""
+    track.data = {**track.data, "silent_at": iso(silent_at), "cause": cause}
+    members = groups.of_member.get(key, [])
+    if not members:
+        led.raise_alert(rule, key, track, now, silent_at)
+        return
+    is_inhibited = False
+    for group in members:
+        group.silent[key[1]] = silent_at
+        node_key = (group.rule.id, group.node_id)
+        node_track = led.tracks.get(node_key)
+        if node_track is not None and node_track.is_raised:
+            is_inhibited = True
+        elif group.went_silent_together(silent_at):
+            _raise_node(led, group, node_key, silent_at, now, rule)
+            is_inhibited = True
+    if is_inhibited:
+        led.raise_alert(rule, key, track, now, silent_at, is_inhibited=True)
+        return
+    wait = max(g.rule.within_s for g in members)
+    track.data = {**track.data, "emit_at": iso(silent_at + timedelta(seconds=wait))}
+    led.put(key, track)
+
+
+def _raise_node(
+    led: Ledger,
+    group: Group,
+    node_key: TrackKey,
+    ref: datetime,
+    now: datetime,
+    absence: AbsenceRule,
+) -> None:
+    since = ref - timedelta(seconds=group.rule.within_s)
+    recent = [at for at in group.silent.values() if since <= at <= ref]
+    data = {"count": len(group.silent), "total": group.total}
+    node_track = Track(since_at=min(recent), due_at=ref, is_raised=False, data=data)
+    led.raise_alert(group.rule, node_key, node_track, now, ref)
+    for device_id in group.silent:  # members still waiting: raised now, inhibited
+        key = (absence.id, device_id)
+        member = led.tracks.get(key)
+        if member is not None and not member.is_raised and "emit_at" in member.data:
+            led.raise_alert(
+                absence, key, member, now, instant(member.data["silent_at"]), is_inhibited=True
+            )
+
+
+def back(
+    led: Ledger, groups: Groups, rule: AbsenceRule, key: TrackKey, track: Track, at: datetime
+) -> None:
+    """The device reported again at `at`: clear its alert and maybe its node's."""
+    for group in groups.of_member.get(key, []):
+        group.silent.pop(key[1], None)
+        node_key = (group.rule.id, group.node_id)
+        node_track = led.tracks.get(node_key)
+        if node_track is not None and len(group.silent) < group.need:
+            node_track.data = {**node_track.data, "count": len(group.silent)}
+            led.clear_alert(group.rule, node_key, node_track, at, keep=False)
+    led.clear_alert(rule, key, track, at, keep=True)
+
+
+def fire_absence(
+    led: Ledger, groups: Groups, rule: AbsenceRule, key: TrackKey, track: Track, now: datetime
+) -> None:
+    if track.is_raised:
+        fire(led, rule, key, track, now)
+    elif "emit_at" in track.data:
+        led.raise_alert(rule, key, track, now, instant(track.data["silent_at"]))
+    elif track.due_at is not None:
+        go_silent(led, groups, rule, key, track, track.due_at, now)

@@ -1,0 +1,328 @@
+"""A vendor format declared in an adapter file, ready to turn messages into readings.
+
+`sensors.load` builds a `DeclaredAdapter` from a checked file; `sensors.adapt.AdapterSet`
+routes each message to the one adapter whose topic pattern matches and calls `adapt`.
+Per message this is one JSON parse and one pass over the declared fields; every problem
+becomes a `Rejection` whose detail names the field and the payload key it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from sensors import fieldmap
+from sensors.fieldmap import MISSING, MapKey, MappedField, Problem, TimeFormat
+from sensors.kinds import KINDS, Kind
+from sensors.reading import FieldValue, Reading, Rejection, RejectReason
+from sensors.topics import TopicFilter, TopicPattern
+from sensors.yamlfile import Loc
+
+Hook = Callable[[dict[str, Any]], dict[str, Any]]
+KindOf = Callable[[str], Kind | None]
+# what a hook may raise to say "this payload is bad"; anything else is a bug in the hook
+HOOK_PAYLOAD_ERRORS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError)
+MAX_INT_DIGITS = 40
+_DETAIL_PROBLEMS = 3
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: TopicPattern
+    is_availability: bool
+
+
+@dataclass(frozen=True)
+class KindFromKey:
+    source: str
+    path: tuple[str, ...]
+    table: Mapping[MapKey, Kind]
+
+
+@dataclass(frozen=True)
+class EventTimeSource:
+    source: str
+    path: tuple[str, ...]
+    format: TimeFormat
+    is_required: bool
+
+
+@dataclass(frozen=True)
+class AvailabilityWords:
+    online: frozenset[str]
+    offline: frozenset[str]
+    json_key: str | None
+
+
+class _Unacceptable(ValueError):
+    """Valid JSON holding a value no field may take (NaN, 1e400, a 5000-digit integer)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Unacceptable(f"{name} is not a number a sensor can report")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Unacceptable(f"number {text[:20]} is out of range")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _Unacceptable(f"integer with {len(text)} digits")
+    return int(text)
+
+
+def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
+    """The payload's JSON value, or why it cannot be used (a tuple: reason, detail)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RejectReason.MALFORMED_JSON, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    try:
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+        )
+    except _Unacceptable as exc:
+        return RejectReason.INVALID_PAYLOAD, str(exc)
+    except RecursionError:
+        return RejectReason.INVALID_PAYLOAD, "JSON nested too deeply"
+    except ValueError as exc:  # json.JSONDecodeError
+        return RejectReason.MALFORMED_JSON, f"not valid JSON: {str(exc)[:120]}"
+
+
+@dataclass(frozen=True)
+class DeclaredAdapter:
+    name: str
+    description: str
+    routes: tuple[Route, ...]
+    excludes: tuple[TopicFilter, ...]
+    placeholders: Mapping[str, re.Pattern[str]]
+    is_text: bool
+    kind: Kind | Literal["registry"] | KindFromKey
+    field_maps: Mapping[Kind, tuple[MappedField, ...]]
+    event_time: EventTimeSource | None
+    availability: AvailabilityWords
+    hook: Hook | None = None
+    hook_name: str | None = None
+    path: Path | None = None
+    lines: Mapping[Loc, int] = field(default_factory=dict)  # of the file, for errors
+
+    @property
+    def patterns(self) -> list[TopicPattern]:
+        return [route.pattern for route in self.routes]
+
+    def route(self, levels: list[str]) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            values = route.pattern.match(levels)
+            if values is not None:
+                return route, values
+        return None
+
+    def adapt(
+        self,
+        topic: str,
+        found: tuple[Route, dict[str, str]],
+        payload: bytes,
+        received_at: datetime,
+        kind_of: KindOf,
+        max_payload_bytes: int,
+    ) -> Reading | Rejection:
+        route, values = found
+        device_id: str | None = None
+
+        def reject(reason: RejectReason, detail: str) -> Rejection:
+            return Rejection(
+                reason=reason,
+                detail=detail,
+                topic=topic,
+                received_at=received_at,
+                adapter=self.name,
+                device_id=device_id,
+                sample=Rejection.sample_of(payload),
+            )
+
+        levels = topic.split("/")
+        for excluded in self.excludes:
+            if excluded.matches(levels):
+                return reject(RejectReason.IGNORED_TOPIC, f"topic is excluded by {excluded.text}")
+        for name, value in values.items():
+            if not self.placeholders[name].fullmatch(value):
+                what = "device id" if name == "device_id" else f"{{{name}}}"
+                return reject(RejectReason.BAD_TOPIC, f"{what} {value[:80]!r} is not valid")
+        device_id = values["device_id"]
+        if len(payload) > max_payload_bytes:
+            return reject(
+                RejectReason.PAYLOAD_TOO_LARGE,
+                f"{len(payload)} bytes, limit {max_payload_bytes}",
+            )
+        if route.is_availability:
+            online = self._online(payload)
+            if isinstance(online, str):
+                return reject(RejectReason.INVALID_PAYLOAD, online)
+            return Reading.model_construct(
+                device_id=device_id,
+                kind=Kind.AVAILABILITY,
+                fields={"online": online},
+                event_at=received_at,
+                received_at=received_at,
+            )
+        body = self._body(payload)
+        if isinstance(body, tuple):
+            return reject(*body)
+        kind = self._kind(body, device_id, kind_of)
+        if isinstance(kind, tuple):
+            return reject(*kind)
+        fields = self._fields(kind, body)
+        if isinstance(fields, str):
+            return reject(RejectReason.INVALID_PAYLOAD, fields)
+        event_at = self._event_at(body, received_at)
+        if isinstance(event_at, Problem):
+            return reject(RejectReason.INVALID_PAYLOAD, f"event time: {event_at.text}")
+        if event_at - received_at > fieldmap.MAX_CLOCK_SKEW:
+            return reject(
+                RejectReason.FUTURE_EVENT_TIME,
+                f"event time {event_at.isoformat()} is ahead of arrival by more than "
+                f"{fieldmap.MAX_CLOCK_SKEW.total_seconds():.0f} s",
+            )
+        return Reading.model_construct(
+            device_id=device_id,
+            kind=kind,
+            fields=fields,
+            event_at=event_at,
+            received_at=received_at,
+        )
+
+    def _online(self, payload: bytes) -> bool | str:
+        words = self.availability
+        text = payload.strip()
+        word: Any = text.decode("utf-8", errors="replace")
+        if words.json_key is not None and text.startswith(b"{"):
+            parsed = parse_json(text)
+            if isinstance(parsed, tuple):
+                return str(parsed[1])
+            if not isinstance(parsed, dict):  # pragma: no cover  # starts with "{"
+                return "availability JSON must be an object"
+            word = parsed.get(words.json_key, MISSING)
+            if not isinstance(word, str):
+                return f"availability JSON needs {words.json_key!r} as text"
+        folded = word.strip().lower()
+        if folded in words.online:
+            return True
+        if folded in words.offline:
+            return False
+        known = ", ".join(sorted(words.online | words.offline))
+        return f"availability {fieldmap.describe(word)} is not one of: {known}"
+
+    def _body(self, payload: bytes) -> dict[str, Any] | tuple[RejectReason, str]:
+        if self.is_text:
+            try:
+                return {"value": payload.decode("utf-8").strip()}
+            except UnicodeDecodeError:
+                return RejectReason.INVALID_PAYLOAD, "payload is not UTF-8 text"
+        parsed = parse_json(payload)
+        if isinstance(parsed, tuple):
+            return parsed
+        if not isinstance(parsed, dict):
+            return RejectReason.INVALID_PAYLOAD, "payload must be a JSON object"
+        return parsed
+
+    def _kind(
+        self, body: dict[str, Any], device_id: str, kind_of: KindOf
+    ) -> Kind | tuple[RejectReason, str]:
+        if isinstance(self.kind, Kind):
+            return self.kind
+        if isinstance(self.kind, KindFromKey):
+            raw = fieldmap.lookup(body, self.kind.path)
+            if raw is MISSING:
+                return RejectReason.INVALID_PAYLOAD, f"{self.kind.source}: missing (the kind)"
+            key = fieldmap.map_key(raw)
+            kind = self.kind.table.get(key) if key is not None else None
+            if kind is None:
+                known = ", ".join(fieldmap.describe(k[1]) for k in self.kind.table)
+                return (
+                    RejectReason.UNKNOWN_KIND,
+                    f"{self.kind.source}: {fieldmap.describe(raw)} is not one of: {known}",
+                )
+            return kind
+        registered = kind_of(device_id)
+        if registered is None:
+            return RejectReason.UNKNOWN_DEVICE, "device is not registered; its kind is unknown"
+        if registered not in self.field_maps:
+            known = ", ".join(k.value for k in self.field_maps)
+            return (
+                RejectReason.UNKNOWN_KIND,
+                f"device is registered as {registered.value}; {self.name} maps {known}",
+            )
+        return registered
+
+    def _fields(self, kind: Kind, body: dict[str, Any]) -> dict[str, FieldValue] | str:
+        fields: dict[str, FieldValue] = {}
+        problems: list[str] = []
+        sources: dict[str, str] = {}
+        for mapped in self.field_maps[kind]:
+            sources[mapped.name] = mapped.source
+            raw = fieldmap.lookup(body, mapped.path)
+            if raw is MISSING or raw is None:  # vendors send null for "not known yet"
+                if mapped.default is not None:
+                    fields[mapped.name] = mapped.default
+                continue
+            value = fieldmap.convert(mapped, raw, is_text=self.is_text)
+            if isinstance(value, Problem):
+                problems.append(f"fields.{mapped.name}: {value.text} (from {mapped.source!r})")
+            else:
+                fields[mapped.name] = value
+        if self.hook is not None and not problems:
+            problem = self._run_hook(self.hook, kind, body, fields)
+            if problem is not None:
+                problems.append(problem)
+        for name, spec in KINDS[kind].fields.items():
+            if spec.is_required and name not in fields and not problems:
+                source = f" (from {sources[name]!r})" if name in sources else ""
+                problems.append(f"fields.{name}: missing{source}")
+        if problems:
+            more = len(problems) - _DETAIL_PROBLEMS
+            return "; ".join(problems[:_DETAIL_PROBLEMS]) + (f" (+{more} more)" if more > 0 else "")
+        return fields
+
+    def _run_hook(
+        self, hook: Hook, kind: Kind, body: dict[str, Any], fields: dict[str, FieldValue]
+    ) -> str | None:
+        try:
+            out = hook(body)
+        except HOOK_PAYLOAD_ERRORS as exc:
+            return f"hook {self.hook_name}: {str(exc)[:160] or type(exc).__name__}"
+        if not isinstance(out, dict):
+            return f"hook {self.hook_name}: returned {fieldmap.describe(out)}, not fields"
+        specs = KINDS[kind].fields
+        for name, raw in out.items():
+            spec = specs.get(name) if isinstance(name, str) else None
+            if spec is None:
+                return f"hook {self.hook_name}: {kind.value} has no field {name!r}"
+            value = fieldmap.check(spec, raw)
+            if isinstance(value, Problem):
+                return f"fields.{name}: {value.text} (from hook {self.hook_name})"
+            fields[name] = value
+        return None
+
+    def _event_at(self, body: dict[str, Any], received_at: datetime) -> datetime | Problem:
+        source = self.event_time
+        if source is None:
+            return received_at
+        raw = fieldmap.lookup(body, source.path)
+        if raw is MISSING or raw is None:
+            return Problem(f"{source.source}: missing") if source.is_required else received_at
+        at = fieldmap.event_time(raw, source.format)
+        if isinstance(at, Problem):
+            return Problem(f"{source.source}: {at.text}")
+        return at

@@ -1,0 +1,274 @@
+"""People, tokens, scoping, dispatch to the on-duty, escalation, action links, SSE, KPIs:
+a real gateway with a roster, a real broker and real webhook receivers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.broker import LocalBroker, free_port
+from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = REPO / "tests" / "fixtures"
+SMOKE = '{"kind":"smoke","fields":{"smoke":true}}'
+
+
+@pytest.fixture
+def people_hook() -> Iterator[WebhookReceiver]:
+    instance = WebhookReceiver(port=free_port())
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+def _start(
+    gateways: Callable[..., GatewayProcess],
+    broker: LocalBroker,
+    topic_root: str,
+    people_hook: WebhookReceiver,
+    tmp_path: Path,
+    **times: float,
+) -> GatewayProcess:
+    env_times = {
+        "critical": {
+            "ack_within_s": times.get("ack", 600),
+            "resolve_within_s": times.get("resolve", 3600),
+            "reminder_first_s": times.get("reminder", 600),
+            "reminder_max_s": times.get("reminder_max", 600),
+        }
+    }
+    gw = gateways(
+        broker.port,
+        topic_root,
+        site_file=FIXTURES / "site.two-grids.yaml",
+        webhooks=[{"name": "people-hook", "url": people_hook.url}],
+        extra_env={
+            "GRIDGATE_ROSTER_FILE": str(FIXTURES / "roster.two-grids.yaml"),
+            "GRIDGATE_ESCALATION__TIMES": json.dumps(env_times),
+        },
+    )
+    return gw
+
+
+def _token(gw: GatewayProcess, person_id: str) -> str:
+    response = gw.post(f"/people/{person_id}/tokens", {"label": "test"})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+def _dispatches(hook: WebhookReceiver) -> list[dict[str, object]]:
+    """Bodies addressed to people (they carry recipients)."""
+    return [r.json() for r in hook.requests if "recipients" in r.json()]
+
+
+def test_a_worker_sees_and_acts_only_inside_their_grid(
+    broker: LocalBroker,
+    topic_root: str,
+    publisher: Publisher,
+    gateways: Callable[..., GatewayProcess],
+    people_hook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    gw = _start(gateways, broker, topic_root, people_hook, tmp_path)
+    mine, other = _token(gw, "w-g1"), _token(gw, "w-g2")
+    publisher.publish(f"{topic_root}/v1/smoke-b1-u1/reading", SMOKE)
+    (alert,) = wait_until(lambda: gw.get("/alerts"), 10, "the smoke alert")
+
+    assert [a["id"] for a in gw.call("GET", "/alerts", token=mine).json()] == [alert["id"]]
+    assert gw.call("GET", "/alerts", token=other).json() == []
+    assert gw.call("GET", f"/alerts/{alert['id']}", token=other).status_code == 403
+    assert gw.post(f"/alerts/{alert['id']}/ack", {}, token=other).status_code == 403
+    doors = gw.call("GET", "/doors", token=other).json()
+    assert [d["device_id"] for d in doors] == ["door-b2-u1"]
+    assert httpx.get(gw.base_url + "/alerts").status_code == 401
+    bad = {"Authorization": "Bearer gg_not-a-token"}
+    assert httpx.get(gw.base_url + "/alerts", headers=bad).status_code == 401
+    assert gw.call("GET", "/ingest/stats", token=mine).status_code == 403
+    assert gw.call("POST", "/devices", token=mine, json={}).status_code in (403, 422)
+
+    acked = gw.post(f"/alerts/{alert['id']}/ack", {}, token=mine)
+    assert acked.status_code == 200
+    assert acked.json()["acknowledged_by"] == "w-g1"
+    assert gw.call("GET", "/people/me", token=mine).json()["name"] == "王芳"
+
+    # revoked tokens stop working at once
+    assert gw.call("DELETE", "/people/w-g2/tokens").json() == {"revoked": 1}
+    assert gw.call("GET", "/alerts", token=other).status_code == 401
+
+
+def test_an_alert_goes_to_the_on_duty_worker_and_climbs_the_ladder_when_ignored(
+    broker: LocalBroker,
+    topic_root: str,
+    publisher: Publisher,
+    gateways: Callable[..., GatewayProcess],
+    people_hook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    gw = _start(
+        gateways, broker, topic_root, people_hook, tmp_path, ack=1.5, reminder=0.5, reminder_max=0.5
+    )
+    publisher.publish(f"{topic_root}/v1/smoke-b1-u1/reading", SMOKE)
+    first = wait_until(lambda: _dispatches(people_hook), 10, "the dispatch")[0]
+    assert first["event"] == "alert.raised"
+    assert [r["person_id"] for r in first["recipients"]] == ["w-g1"]
+    alert_id = first["alert"]["id"]
+
+    def climbed() -> dict[str, object] | None:
+        detail: dict[str, object] = gw.get(f"/alerts/{alert_id}")
+        return detail if detail["escalation_level"] == 3 and detail["is_overdue"] else None
+
+    detail = wait_until(climbed, 15, "escalation to the street level")
+    actions = [h["action"] for h in detail["history"]]  # type: ignore[attr-defined]
+    assert actions[:2] == ["raise", "dispatch"]
+    assert "remind" in actions
+    assert actions.count("escalate") == 3
+    told = [
+        (b["event"], tuple(r["person_id"] for r in b["recipients"]))  # type: ignore[attr-defined]
+        for b in _dispatches(people_hook)
+    ]
+    escalations = [who for event, who in told if event == "alert.escalated"]
+    assert escalations == [("l-g1",), ("c-c1",), ("s-s1",)]
+    assert ("alert.reminded", ("w-g1",)) in told
+    assert gw.get("/alerts", overdue="true")[0]["id"] == alert_id
+
+    # nobody on duty in g2 (an empty shift, no leader): straight to the community
+    publisher.publish(f"{topic_root}/v1/smoke-b2-u1/reading", SMOKE)
+    g2 = wait_until(
+        lambda: [b for b in _dispatches(people_hook) if b["alert"]["device_id"] == "smoke-b2-u1"],  # type: ignore[index]
+        10,
+        "the g2 dispatch",
+    )
+    assert [r["person_id"] for r in g2[0]["recipients"]] == ["c-c1"]  # type: ignore[index]
+
+
+def test_a_signed_link_lets_that_person_act_on_that_alert_only(
+    broker: LocalBroker,
+    topic_root: str,
+    publisher: Publisher,
+    gateways: Callable[..., GatewayProcess],
+    people_hook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    gw = _start(gateways, broker, topic_root, people_hook, tmp_path)
+    publisher.publish(f"{topic_root}/v1/smoke-b1-u1/reading", SMOKE)
+    body = wait_until(lambda: _dispatches(people_hook), 10, "the dispatch")[0]
+    link = str(body["link"])
+    assert link.startswith(gw.base_url + "/a/")
+    page = httpx.get(link)
+    assert page.status_code == 200
+    assert "烟雾报警" in page.text
+    assert "王芳" in page.text
+
+    token = link.rsplit("/", 1)[1]
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    assert httpx.post(f"{gw.base_url}/a/{forged}/ack").status_code == 403
+    acked = httpx.post(link + "/ack")
+    assert acked.status_code == 200
+    assert acked.json()["acknowledged_by"] == "w-g1"
+    done = httpx.post(link + "/resolve", json={"resolution": "false_alarm", "note": "测试"})
+    assert done.json()["state"] == "resolved"
+    assert done.json()["resolution"] == "false_alarm"
+
+    report = gw.get("/kpis")
+    (g1,) = report["nodes"]
+    assert (g1["node_id"], g1["raised"], g1["acknowledged"], g1["resolved"]) == ("g1", 1, 1, 1)
+    assert g1["acknowledged_in_time"] == 1
+    assert g1["resolution_rate"] == 1.0
+
+
+def _collect_events(
+    gw: GatewayProcess,
+    token: str,
+    sink: list[dict[str, object]],
+    stop: threading.Event,
+    connected: threading.Event,
+    **headers: str,
+) -> None:
+    """Read the stream into `sink` until `stop`; `connected` once the server has answered."""
+    try:
+        with httpx.stream(
+            "GET",
+            gw.base_url + "/events",
+            headers={"Authorization": f"Bearer {token}", **headers},
+            timeout=httpx.Timeout(5, read=None),
+        ) as response:
+            for line in response.iter_lines():
+                if stop.is_set():
+                    return
+                if line.startswith("retry: "):
+                    connected.set()
+                elif line.startswith("id: "):
+                    sink.append({"id": int(line[4:])})
+                elif line.startswith("data: ") and sink:
+                    sink[-1].update(json.loads(line[6:]))
+    except httpx.HTTPError:
+        if not stop.is_set():  # the gateway stopping ends the stream; anything else is a bug
+            raise
+
+
+def test_the_live_stream_is_scoped_and_resumable(
+    broker: LocalBroker,
+    topic_root: str,
+    publisher: Publisher,
+    gateways: Callable[..., GatewayProcess],
+    people_hook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    gw = _start(gateways, broker, topic_root, people_hook, tmp_path)
+    mine, other = _token(gw, "w-g1"), _token(gw, "w-g2")
+    stop = threading.Event()
+    seen_mine: list[dict[str, object]] = []
+    seen_other: list[dict[str, object]] = []
+    ready = [threading.Event(), threading.Event()]
+    threads = [
+        threading.Thread(
+            target=_collect_events, args=(gw, mine, seen_mine, stop, ready[0]), daemon=True
+        ),
+        threading.Thread(
+            target=_collect_events, args=(gw, other, seen_other, stop, ready[1]), daemon=True
+        ),
+    ]
+    for t in threads:
+        t.start()
+    wait_until(lambda: all(r.is_set() for r in ready), 5, "both streams to connect")
+    publisher.publish(f"{topic_root}/v1/smoke-b1-u1/reading", SMOKE)
+    wait_until(lambda: any(e.get("action") == "raise" for e in seen_mine), 10, "the raise event")
+    publisher.publish(f"{topic_root}/v1/smoke-b2-u1/reading", SMOKE)
+    wait_until(
+        lambda: any(
+            e.get("alert", {}).get("device_id") == "smoke-b2-u1"  # type: ignore[union-attr]
+            for e in seen_other
+        ),
+        10,
+        "the g2 event on the g2 stream",
+    )
+    stop.set()
+    assert {e["alert"]["device_id"] for e in seen_mine} == {"smoke-b1-u1"}  # type: ignore[index]
+    assert {e["alert"]["device_id"] for e in seen_other} == {"smoke-b2-u1"}  # type: ignore[index]
+
+    # resume after the first event: the later ones of my scope, and nothing else
+    first_id = int(seen_mine[0]["id"])  # type: ignore[call-overload]
+    resumed: list[dict[str, object]] = []
+    again = threading.Event()
+    thread = threading.Thread(
+        target=_collect_events,
+        args=(gw, mine, resumed, again, threading.Event()),
+        kwargs={"Last-Event-ID": "0"},
+        daemon=True,
+    )
+    thread.start()
+    wait_until(lambda: len(resumed) >= len(seen_mine), 10, "the replayed events")
+    again.set()
+    assert [e["id"] for e in resumed][: len(seen_mine)] == [e["id"] for e in seen_mine]
+    assert first_id == resumed[0]["id"]
+    publisher.publish(
+        f"{topic_root}/v1/smoke-b1-u1/reading", '{"kind":"smoke","fields":{"smoke":false}}'
+    )
