@@ -19,11 +19,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from gateway import logs
+from gateway.auth import hash_token, new_token
 from gateway.backup import BackupError, backup
 from gateway.broker import BrokerError, LocalBroker
+from gateway.clock import utcnow
 from gateway.config import Settings, load_settings, masked
 from gateway.service import Loaded, load_files, serve
+from gateway.store import Store
+from sensors.check import main as check_adapter
 from sensors.errors import FileError
 
 EXIT_CONFIG = 2
@@ -61,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     show_show = show_sub.add_parser("show", help="print the settings in force, secrets masked")
     show_show.add_argument("--config", type=Path, help=config_help)
     sub.add_parser("simulate", help="the simulator (gridgate simulate --help)", add_help=False)
+    sensors = sub.add_parser("sensors", help="adapters: gridgate sensors check ADAPTER SAMPLES")
+    sensors.add_argument("action", choices=["check"])
+    token = sub.add_parser("token", help="bearer tokens for people of the roster")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="print a new token for PERSON (kept hashed)")
+    create.add_argument("person", help="a person id from the roster file")
+    create.add_argument("--label", help="what the token is for, e.g. the phone")
+    create.add_argument("--config", type=Path, help=config_help)
     copy = sub.add_parser("backup", help="copy the SQLite state to PATH, safe while running")
     copy.add_argument("path", type=Path, help="file to write (one SQLite file)")
     copy.add_argument("--force", action="store_true", help="replace PATH if it exists")
@@ -75,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
 
         code: int = simulate(argv[1:])
         return code
+    if argv[:2] == ["sensors", "check"]:
+        return check_adapter(argv[2:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "config":
@@ -98,11 +114,27 @@ def main(argv: list[str] | None = None) -> int:
             else "telemetry: off"
         )
         return 0
+    if args.command == "token":
+        return _token(settings, loaded, args.person, args.label)
     logs.configure(settings.log)
     if args.command == "run":
         asyncio.run(serve(settings, loaded))
         return 0
     return _demo(settings, loaded, args.seed, start_simulator=not args.no_simulator)
+
+
+def _token(settings: Settings, loaded: Loaded, person_id: str, label: str | None) -> int:
+    if person_id not in loaded.roster.people:
+        _err(f"gridgate token: {person_id!r} is not in the roster ({settings.roster_file})")
+        return EXIT_CONFIG
+    token = new_token()
+    store = Store(settings.database_path)
+    try:
+        store.add_token(hash_token(token), person_id, label, utcnow())
+    finally:
+        store.close()
+    _out(token)
+    return 0
 
 
 def _backup(settings: Settings, path: Path, *, overwrite: bool) -> int:
@@ -142,11 +174,15 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
         _out(f"mosquitto   127.0.0.1:{broker.port} (pid {broker.pid}, state in {broker.directory})")
     if not _port_is_free(settings.api.host, settings.api.port):
         settings.api = settings.api.model_copy(update={"port": 0})
+    if settings.auth.admin_token is None:
+        admin = new_token()
+        settings.auth = settings.auth.model_copy(update={"admin_token": SecretStr(admin)})
+        _out(f"admin token {admin}  (this run only; set GRIDGATE_AUTH__ADMIN_TOKEN to keep one)")
 
     def announce(port: int) -> None:
         base = f"http://{settings.api.host}:{port}"
         _out(f"dashboard   {base}/")
-        _out(f"API         {base}/alerts  {base}/doors  {base}/health  {base}/ingest/stats")
+        _out(f"API         {base}/alerts  {base}/doors  {base}/health  {base}/metrics")
         _out(f"API docs    {base}/docs")
         _out("stop        Ctrl-C")
 

@@ -276,5 +276,21 @@ def _not_a_mapping() -> ValidationError:
 
 
 def masked(settings: Settings) -> dict[str, Any]:
-    """The settings as JSON-ready values, secrets shown as '**********'."""
-    return settings.model_dump(mode="json")
+    """The settings as JSON-ready values, secrets shown as '**********'.
+
+    URLs lose their query values too: chat robots carry their key there (`?key=...`).
+    """
+    data = settings.model_dump(mode="json")
+    for section in ("channels", "webhooks"):
+        for entry in data.get(section, []):
+            if isinstance(entry.get("url"), str):
+                entry["url"] = _mask_query(entry["url"])
+    return data
+
+
+def _mask_query(url: str) -> str:
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    pairs = [p.partition("=") for p in query.split("&")]
+    return base + "?" + "&".join(f"{k}=**********" if eq else k for k, eq, _ in pairs)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.site import Site
 from sensors.errors import FileError, Problem
@@ -103,6 +103,12 @@ class PersonSpec(_Strict):
 
 class RosterFile(_Strict):
     people: list[PersonSpec]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_list(cls, data: object) -> object:
+        """A file that is just the list of people is read as `people:`."""
+        return {"people": data} if isinstance(data, list) else data
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,7 @@ async def serve(
             tz=loaded.site.timezone,
             now=utcnow,
             links=links,
+            resident_phones=loaded.site.resident_phones,
         )
         policy = alert_policy(settings)
         deadlines = DeadlineWorker(store, route, policy, utcnow, outbox.wake)

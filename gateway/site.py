@@ -10,7 +10,7 @@ compound gate), smoke sensors on a unit or a building. See docs/site.md for the 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -68,6 +68,8 @@ class UnitSpec(_Strict):
     id: NodeId
     name: str
     devices: list[DeviceSpec] = []
+    # residents who asked for an SMS when their unit door is left open
+    resident_phones: list[Annotated[str, Field(pattern=r"^\+?[0-9]{5,15}$")]] = []
 
 
 class BuildingSpec(_Strict):
@@ -189,6 +191,7 @@ class Site:
     path: Path | None
     devices: dict[str, Placement]
     nodes: dict[str, tuple[Node, ...]]  # node id -> path from the district to that node
+    resident_phones: dict[str, tuple[str, ...]] = field(default_factory=dict)  # unit id -> phones
 
     def placement(self, device_id: str) -> Placement | None:
         return self.devices.get(device_id)
@@ -265,7 +268,16 @@ def compile_site(spec: SiteFile, path: Path | None, lines: dict[Loc, int]) -> Si
             devices[device.id] = Placement(device.id, device.kind, device.name, location, mount)
     if problems:
         raise FileError(path or "<site>", problems)
-    return Site(spec.name, ZoneInfo(spec.timezone), path, devices, nodes)
+    phones = {
+        u.id: tuple(u.resident_phones)
+        for s in spec.district.streets
+        for c in s.communities
+        for g in c.grids
+        for b in g.buildings
+        for u in b.units
+        if u.resident_phones
+    }
+    return Site(spec.name, ZoneInfo(spec.timezone), path, devices, nodes, phones)
 
 
 def load_site(path: Path) -> Site:

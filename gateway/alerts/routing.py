@@ -67,6 +67,8 @@ class Router:
         tz: ZoneInfo,
         now: Callable[[], datetime],
         links: LinkSigner | None = None,
+        resident_phones: dict[str, tuple[str, ...]] | None = None,
+        resident_rules: frozenset[str] = frozenset({"door_left_open"}),
     ) -> None:
         self._webhooks = webhooks
         self._channels = channels
@@ -74,6 +76,8 @@ class Router:
         self._tz = tz
         self._now = now
         self._links = links
+        self._resident_phones = resident_phones or {}
+        self._resident_rules = resident_rules
 
     def __call__(self, alert: Alert, event: str) -> list[OutboxEntry]:
         body = notice(alert, event)
@@ -90,6 +94,7 @@ class Router:
                 )
                 for t in self._webhooks
             )
+        entries.extend(self._to_residents(alert, event, body))
         if not self._roster.people:
             if event in FORWARDED_EVENTS:
                 entries.extend(
@@ -102,6 +107,27 @@ class Router:
         if people:
             entries.extend(self._to_people(alert, event, body, people))
         return entries
+
+    def _to_residents(self, alert: Alert, event: str, body: dict[str, object]) -> list[OutboxEntry]:
+        """A reminder SMS to the residents of a unit whose door was left open.
+
+        The SMS channel applies per-number limits and quiet hours (audience: residents).
+        """
+        if event != "alert.raised" or alert.rule_id not in self._resident_rules:
+            return []
+        phones = self._resident_phones.get(alert.node_ids[-1], ())
+        sms = next((c for c in self._channels if c.type == "sms"), None)
+        if not phones or sms is None:
+            return []
+        recipients = [{"person_id": None, "name": None, "phone": p} for p in phones]
+        return [
+            OutboxEntry(
+                sms.type,
+                sms.name,
+                {**body, "audience": "residents", "recipients": recipients},
+                f"alert-{alert.id}-residents-{alert.reopened}-{sms.name}",
+            )
+        ]
 
     def _people_for(self, alert: Alert, event: str) -> list[Person]:
         if event == "alert.assigned" and alert.assigned_to:

@@ -69,7 +69,8 @@ def test_alert_reaches_robots_and_a_dead_letter_is_listed_and_retried_once_fixed
     assert dead["attempts"] == 1  # a bad sign is final: no retries that cannot help
     assert "310000" in dead["error"]
     assert dingtalk.accepted == []
-    assert gw.call("GET", "/outbox/dead", token="no-such-token")  # noqa: S106  # a bad token on purpose.status_code == 401
+    refused = gw.call("GET", "/outbox/dead", token="no-such-token")  # noqa: S106  # on purpose
+    assert refused.status_code == 401
 
     gw.stop()
     gw.env["GRIDGATE_CHANNELS"] = channels_env(wecom, dingtalk, dingtalk.secret)
