@@ -31,9 +31,17 @@ class DeviceState:
     last_seen_at: datetime  # arrival of the last message of any sort
     is_online: bool | None  # None: never said
 
-    def door_state(self) -> DoorState:
+    def is_silent(self, now: datetime) -> bool:
+        """No report for longer than the kind allows: the last state is no longer known."""
+        limit = KINDS[self.kind].offline_after_s
+        return limit is not None and (now - self.last_seen_at).total_seconds() > limit
+
+    def door_state(self, now: datetime) -> DoorState:
         if self.is_online is False:
             return DoorState.OFFLINE
+        if self.is_silent(now):
+            # a door that went silent while open may still be open: never say "closed"
+            return DoorState.UNKNOWN
         value = self.fields.get("open")
         if value is None:
             return DoorState.UNKNOWN

@@ -27,7 +27,7 @@ from gateway.stats import Health
 from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
 from rules.engine import AlertEvent, Engine, EventType
 from sensors.adapt import AdapterSet
-from sensors.kinds import Kind
+from sensors.kinds import KINDS, Kind
 from sensors.reading import Reading, Rejection, RejectReason
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,17 @@ class Accepted:
 
 
 STORE_RETRY_MAX_S = 10.0
+
+
+def _change(accepted: Accepted) -> dict[str, object]:
+    """The part of a reading that changed the device's state, for its history."""
+    reading = accepted.reading
+    if reading.kind == Kind.AVAILABILITY:
+        return dict(reading.fields)
+    field = KINDS[accepted.placement.kind].state_field
+    if field is not None and field in reading.fields:
+        return {field: reading.fields[field]}
+    return {"online": True}
 
 
 class Pipeline:
@@ -141,6 +152,8 @@ class Pipeline:
             if reading.kind != Kind.AVAILABILITY:
                 self._add_events(batch, self._engine.observe(reading, now))
             batch.states[reading.device_id] = self.states[reading.device_id]
+            if accepted.is_change:
+                batch.changes.append((reading.device_id, reading.event_at, _change(accepted)))
             self._accepted.append(accepted)
         self._add_events(batch, self._engine.tick(now))
         batch.tracks = self._engine.take_changes()

@@ -178,7 +178,21 @@ class DeviceOut(BaseModel):
     source: str = Field(description="site (the site file) or api")
     last_seen_at: datetime | None
     is_online: bool | None
+    is_silent: bool | None = Field(
+        None, description="no report for longer than the kind allows (offline by silence)"
+    )
     fields: dict[str, bool | int | float | str] = Field(description="last value of each field")
+
+
+class StateChangeOut(BaseModel):
+    at: datetime
+    state: dict[str, bool | int | float | str]
+
+
+class DeviceHistory(BaseModel):
+    device_id: str
+    changes: list[StateChangeOut]
+    alerts: list[AlertOut]
 
 
 class UnregisteredOut(BaseModel):

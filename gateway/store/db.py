@@ -82,6 +82,7 @@ class RaisedEvent:
 Route = Callable[[Alert, str], list[OutboxEntry]]
 
 UNREGISTERED_MAX = 10_000
+HISTORY_PER_DEVICE = 200
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,11 @@ class Batch:
     tracks: list[tuple[TrackKey, Track | None]] = field(default_factory=list)
     events: list[RaisedEvent] = field(default_factory=list)
     unregistered: dict[str, Sighting] = field(default_factory=dict)
+    # (device id, event time, the state it changed to), kept for the device's history
+    changes: list[tuple[str, datetime, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.tracks or self.events or self.unregistered)
+        return bool(self.states or self.tracks or self.events or self.unregistered or self.changes)
 
 
 _ALERT_COLUMNS = (
@@ -271,6 +274,8 @@ class Store:
                     )
             if batch.unregistered:
                 self._note_unregistered(db, list(batch.unregistered.values()))
+            if batch.changes:
+                self._note_changes(db, batch.changes)
             for item in batch.events:
                 alert = self._apply_event(db, item, now, policy or AlertPolicy())
                 if alert is None:
@@ -470,6 +475,31 @@ class Store:
             )
             for r in rows
         }
+
+    def _note_changes(
+        self, db: sqlite3.Connection, changes: list[tuple[str, datetime, dict[str, Any]]]
+    ) -> None:
+        db.executemany(
+            "INSERT INTO state_changes (device_id, at, state) VALUES (?, ?, ?)",
+            [(d, ts(at), json.dumps(state)) for d, at, state in changes],
+        )
+        for device_id in {d for d, _, _ in changes}:
+            db.execute(
+                "DELETE FROM state_changes WHERE device_id=? AND id <= (SELECT id FROM "
+                "state_changes WHERE device_id=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (device_id, device_id, HISTORY_PER_DEVICE),
+            )
+
+    def state_changes(
+        self, device_id: str, limit: int = 50
+    ) -> list[tuple[datetime, dict[str, Any]]]:
+        """A device's most recent state changes, newest first."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT at, state FROM state_changes WHERE device_id=? ORDER BY id DESC LIMIT ?",
+                (device_id, limit),
+            ).fetchall()
+        return [(_dt(r[0]), json.loads(r[1])) for r in rows]
 
     # ---- device registry ------------------------------------------------------------
 

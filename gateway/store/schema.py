@@ -142,4 +142,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX comments_alert ON comments (alert_id, id);
     """,
+    # 4: each device's recent state changes (door opened, closed, went offline)
+    """
+    CREATE TABLE state_changes (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL           -- JSON: the fields that changed, or {"online": false}
+    );
+    CREATE INDEX state_changes_device ON state_changes (device_id, id);
+    """,
 )

@@ -5,18 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
 from gateway.api.deps import Admin, Context, Viewer, ensure_covers
 from gateway.api.schemas import (
+    AlertOut,
     DeviceBody,
+    DeviceHistory,
     DeviceOut,
     ImportOut,
     ImportProblem,
     NodeOut,
     Problem,
+    StateChangeOut,
     UnregisteredOut,
 )
 from gateway.devices import DeviceState
@@ -37,7 +41,13 @@ CSV_COLUMNS = ("device_id", "kind", "node_id", "name")
 _WRITES = threading.Lock()
 
 
-def _out(placement: Placement, state: DeviceState | None, *, is_from_site: bool) -> DeviceOut:
+def _out(
+    placement: Placement,
+    state: DeviceState | None,
+    *,
+    is_from_site: bool,
+    now: datetime | None = None,
+) -> DeviceOut:
     return DeviceOut(
         device_id=placement.device_id,
         kind=placement.kind,
@@ -49,6 +59,7 @@ def _out(placement: Placement, state: DeviceState | None, *, is_from_site: bool)
         source="site" if is_from_site else "api",
         last_seen_at=state.last_seen_at if state else None,
         is_online=state.is_online if state else None,
+        is_silent=state.is_silent(now) if state and now else None,
         fields=state.fields if state else {},
     )
 
@@ -64,7 +75,12 @@ def list_devices(
     states = context.store.device_states()
     registry = context.registry
     return [
-        _out(p, states.get(p.device_id), is_from_site=registry.is_from_site(p.device_id))
+        _out(
+            p,
+            states.get(p.device_id),
+            is_from_site=registry.is_from_site(p.device_id),
+            now=context.now(),
+        )
         for p in registry.devices.values()
         if (node_id is None or node_id in p.node_ids())
         and (kind is None or p.kind == kind)
@@ -98,7 +114,33 @@ def get_device(context: Context, person: Viewer, device_id: str) -> DeviceOut:
         raise DeviceNotFound(device_id)
     ensure_covers(person, placement.node_ids(), f"device {device_id}")
     state = context.store.device_states().get(device_id)
-    return _out(placement, state, is_from_site=context.registry.is_from_site(device_id))
+    return _out(
+        placement, state, is_from_site=context.registry.is_from_site(device_id), now=context.now()
+    )
+
+
+@router.get("/{device_id}/history", response_model=DeviceHistory, responses={404: _ERRORS[404]})
+def device_history(
+    context: Context,
+    person: Viewer,
+    device_id: str,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> DeviceHistory:
+    """The device's recent state changes and alerts, newest first."""
+    placement = context.registry.placement(device_id)
+    if placement is None:
+        raise DeviceNotFound(device_id)
+    ensure_covers(person, placement.node_ids(), f"device {device_id}")
+    return DeviceHistory(
+        device_id=device_id,
+        changes=[
+            StateChangeOut(at=at, state=state)
+            for at, state in context.store.state_changes(device_id, limit)
+        ],
+        alerts=[
+            AlertOut.of(a) for a in context.store.list_alerts(device_id=device_id, limit=limit)
+        ],
+    )
 
 
 def _save(context: Context, records: list[DeviceRecord], *, replacing: bool) -> list[Placement]:

@@ -23,6 +23,7 @@ def list_doors(
 ) -> list[DoorOut]:
     """In site order: unit doors and compound gates."""
     states = context.store.device_states()
+    now = context.now()
     out = []
     for placement in context.registry.devices.values():
         if placement.kind != Kind.DOOR:
@@ -32,7 +33,7 @@ def list_doors(
         if not person.covers(placement.node_ids()):
             continue
         device = states.get(placement.device_id)
-        door = device.door_state() if device is not None else DoorState.UNKNOWN
+        door = device.door_state(now) if device is not None else DoorState.UNKNOWN
         if state is not None and door != state:
             continue
         out.append(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gateway.devices import DeviceState, DoorState, advance
-from sensors.kinds import Kind
+from sensors.kinds import KINDS, Kind
 from sensors.reading import Reading
 
 T0 = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)
+NOW = T0 + timedelta(minutes=5)  # well inside every kind's offline_after_s
 
 
 def at(s: float) -> datetime:
@@ -45,7 +46,7 @@ def step(state: DeviceState | None, reading: Reading) -> DeviceState:
 def test_first_reading_sets_state_and_changed_at() -> None:
     state = step(None, door(0, 1, open=True))
 
-    assert state.door_state() == DoorState.OPEN
+    assert state.door_state(NOW) == DoorState.OPEN
     assert state.changed_at == at(0)
     assert state.last_event_at == at(0)
     assert state.last_seen_at == at(1)
@@ -63,7 +64,7 @@ def test_changed_at_moves_only_when_the_state_field_changes() -> None:
     state = step(state, door(30, open=False))
 
     assert state.changed_at == at(30)
-    assert state.door_state() == DoorState.CLOSED
+    assert state.door_state(NOW) == DoorState.CLOSED
     assert state.last_event_at == at(30)
 
 
@@ -71,7 +72,7 @@ def test_health_only_first_reading_leaves_the_door_unknown() -> None:
     state = step(None, door(0, battery=90.0))
 
     assert state.changed_at is None
-    assert state.door_state() == DoorState.UNKNOWN
+    assert state.door_state(NOW) == DoorState.UNKNOWN
 
 
 def test_out_of_order_reading_is_not_applied() -> None:
@@ -83,7 +84,7 @@ def test_out_of_order_reading_is_not_applied() -> None:
 def test_reading_with_the_same_event_time_is_applied() -> None:
     state = step(None, door(10, open=True))
 
-    assert step(state, door(10, 11, open=False)).door_state() == DoorState.CLOSED
+    assert step(state, door(10, 11, open=False)).door_state(NOW) == DoorState.CLOSED
 
 
 def test_offline_shows_the_door_offline_and_keeps_its_fields() -> None:
@@ -91,7 +92,7 @@ def test_offline_shows_the_door_offline_and_keeps_its_fields() -> None:
 
     state = step(state, availability(50, is_online=False))
 
-    assert state.door_state() == DoorState.OFFLINE
+    assert state.door_state(NOW) == DoorState.OFFLINE
     assert state.fields == {"open": True}
     assert state.changed_at == at(0)
     assert state.last_seen_at == at(50)
@@ -105,7 +106,7 @@ def test_later_reading_brings_an_offline_device_back_online() -> None:
     state = step(state, door(60, open=False))
 
     assert state.is_online is True
-    assert state.door_state() == DoorState.CLOSED
+    assert state.door_state(NOW) == DoorState.CLOSED
 
 
 def test_availability_online_after_offline_restores_the_door_state() -> None:
@@ -114,13 +115,13 @@ def test_availability_online_after_offline_restores_the_door_state() -> None:
 
     state = step(state, availability(60, is_online=True))
 
-    assert state.door_state() == DoorState.OPEN
+    assert state.door_state(NOW) == DoorState.OPEN
 
 
 def test_device_that_only_said_online_is_unknown() -> None:
     state = step(None, availability(0, is_online=True))
 
-    assert state.door_state() == DoorState.UNKNOWN
+    assert state.door_state(NOW) == DoorState.UNKNOWN
     assert state.kind == Kind.DOOR
     assert state.last_event_at is None
 
@@ -128,4 +129,16 @@ def test_device_that_only_said_online_is_unknown() -> None:
 def test_device_that_never_reported_is_unknown() -> None:
     state = DeviceState("door-x", Kind.DOOR, {}, None, None, at(0), None)
 
-    assert state.door_state() == DoorState.UNKNOWN
+    assert state.door_state(NOW) == DoorState.UNKNOWN
+
+
+def test_a_door_silent_for_longer_than_its_kind_allows_is_unknown_never_closed() -> None:
+    state = step(None, door(0, open=True))
+    limit = KINDS[Kind.DOOR].offline_after_s
+    assert limit is not None
+    later = T0 + timedelta(seconds=limit + 1)
+    assert state.is_silent(later)
+    assert state.door_state(later) == DoorState.UNKNOWN
+    closed = step(state, door(10, 11, open=False))  # seen again at T0 + 11 s
+    assert closed.door_state(later + timedelta(seconds=11)) == DoorState.UNKNOWN
+    assert closed.door_state(T0 + timedelta(hours=1)) == DoorState.CLOSED
