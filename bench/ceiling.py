@@ -13,7 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 def run(port: int, root: str, received: Synchronized[int], ready: threading.Event) -> None:
     """Count parsed readings into `received` until the process is terminated."""
     client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"ceiling-{root}", protocol=MQTTProtocolVersion.MQTTv311
+        CallbackAPIVersion.VERSION2,
+        client_id=f"ceiling-{root}",
+        protocol=MQTTProtocolVersion.MQTTv311,
     )
 
     def on_connect(c: mqtt.Client, *_args: object) -> None:

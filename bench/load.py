@@ -2,8 +2,8 @@
 
 Every message is a native gridgate reading stamped with the wall clock at sending. Most
 are re-reports of a closed door (heartbeats) spread round-robin over `device_ids`; the
-`incidents` doors are opened at their instant and closed at the end of the step, and get
-no heartbeat meanwhile, so each is a door_left_open the gateway must raise. QoS 1 with a
+`incidents` doors are opened at their instant and left open, with no heartbeat
+meanwhile, so each is a door_left_open the gateway must raise. QoS 1 with a
 large in-flight window; 127.0.0.1 only; bounded by `duration_s`.
 """
 
@@ -77,9 +77,8 @@ def run(step: Step, out: Connection) -> None:
             client.publish(topic.format(next(pool)), payload, qos=1)
             sent += 1
     elapsed = time.monotonic() - t0
-    for device_id in held:
-        client.publish(topic.format(device_id), _payload(False), qos=1)
-        sent += 1
+    # the incident doors stay open: their alerts fall due after the step (the next step's
+    # heartbeats close them again)
     deadline = time.monotonic() + 30
     for _ in range(sent):
         if not acked.acquire(timeout=max(0.0, deadline - time.monotonic())):

@@ -5,7 +5,7 @@
     plan    [options]   print the messages as JSON lines {"topic", "payload"}; no broker
     run     [options] --host H --port P [--speed X] [--progress] [--clock-every-s S]
     receive --port P --out FILE.jsonl      record webhook bodies (for score)
-    score   --truth FILE (--api URL | --webhook-log FILE) [--since ISO] [--until ISO]
+    score   --truth FILE (--api URL [--token-env VAR] | --webhook-log FILE) [--since ISO]
 
 Options of plan and run: --site FILE or --preset NAME (default: the demo site of --seed),
 --seed N, --format native|zigbee2mqtt, --topic-root ROOT, --duration-s S, --start-at ISO,
@@ -18,6 +18,7 @@ door_left_open at 20 s lasting 240 s. docs/simulator.md says more.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     source = score_.add_mutually_exclusive_group(required=True)
     source.add_argument("--api", help="the gateway's API base URL")
     source.add_argument("--webhook-log", type=Path, help="a file written by `receive`")
+    score_.add_argument("--token-env", metavar="VAR", help="env variable with an API token")
     score_.add_argument("--since", type=_instant, help="ignore alerts raised before this")
     score_.add_argument("--until", type=_instant, help="truth due later is not yet due (now)")
     score_.add_argument("--late-s", type=float, default=60.0, help="a match later is late")
@@ -190,7 +192,12 @@ def _score(args: argparse.Namespace) -> int:
     expected = read_truth(args.truth)
     repeats = 0
     if args.api:
-        raised = raised_from_api(args.api, args.since)
+        token = None
+        if args.token_env:
+            token = os.environ.get(args.token_env)
+            if token is None:
+                raise SimulatorError(f"--token-env {args.token_env}: the variable is not set")
+        raised = raised_from_api(args.api, args.since, token)
     else:
         raised, repeats = raised_from_webhook_log(args.webhook_log)
     if args.since is not None:

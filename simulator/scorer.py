@@ -143,14 +143,17 @@ def _instant(text: str) -> datetime:
     return value
 
 
-def raised_from_api(base_url: str, since: datetime | None = None) -> list[RaisedAlert]:
+def raised_from_api(
+    base_url: str, since: datetime | None = None, token: str | None = None
+) -> list[RaisedAlert]:
     """Every alert the gateway's API lists (newest first, paged by id)."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
     out: list[RaisedAlert] = []
     params: dict[str, str | int] = {"limit": PAGE}
     if since is not None:
         params["raised_after"] = since.isoformat()
     try:
-        with httpx.Client(base_url=base_url.rstrip("/"), timeout=10) as client:
+        with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=10) as client:
             while True:
                 response = client.get("/alerts", params=params)
                 response.raise_for_status()
