@@ -68,7 +68,8 @@ class Gateway:
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("the gateway is not running")
         return self.process.pid
 
     def start(self, timeout_s: float = 300) -> float:

@@ -45,10 +45,10 @@ def summarize_profile(raw: Path, top: int = 15) -> str:
 
 def _plot(path: Path, results: list[Any], ceiling: list[Any]) -> bool:
     try:
-        import matplotlib  # noqa: PLC0415  # optional: the bench extra
+        import matplotlib  # optional: the bench extra
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
+        import matplotlib.pyplot as plt
     except ImportError:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -93,9 +93,10 @@ def write(
         "",
         "## Highest sustained rate",
         "",
-        f"Each rate runs {step_s:g} s. Sustained: the publisher reached 95 % of the rate, the gateway",
-        "had received every message within 2 s of the end, and the 20 planted door_left_open",
-        "alerts (hold 2 s) were raised once each with no other alert (simulator.scorer).",
+        f"Each rate runs {step_s:g} s. Sustained: the publisher reached 95 % of the rate,",
+        "the gateway had received every message within 2 s of the end, and the 20",
+        "planted door_left_open alerts (hold 2 s) were raised once each with no other",
+        "alert (simulator.scorer).",
         "",
         "| doors | start s | RSS MB | best sustained msg/s | p50 ms past due | p99 ms | "
         "CPU ms / 1,000 msgs | x ceiling |",
@@ -114,8 +115,13 @@ def write(
         f"Ceiling (bare paho subscriber parsing JSON): {_f(ceil_best)} msg/s sustained.",
         "",
     ]
-    lines += ["## Every step", "", "| doors | offered | achieved | caught up s | CPU ms/1k | "
-              "missed | false | dup | p50 ms | p99 ms | sustained |", "|---" * 11 + "|"]  # fmt: skip
+    lines += [
+        "## Every step",
+        "",
+        "| doors | offered | achieved | caught up s | CPU ms/1k | "
+        "missed | false | dup | p50 ms | p99 ms | sustained |",
+        "|---" * 11 + "|",
+    ]
     for r in results:
         for s in r.steps:
             lines.append(
@@ -126,7 +132,8 @@ def write(
     for s in ceiling:
         lines.append(
             f"| ceiling | {s.target:,} | {s.achieved:,.0f} | {_f(s.caught_up_s, 2)} | "
-            f"{_f(s.cpu_ms_per_1000, 1)} | - | - | - | - | - | {'yes' if s.is_sustained else 'no'} |"
+            f"{_f(s.cpu_ms_per_1000, 1)} | - | - | - | - | - | "
+            f"{'yes' if s.is_sustained else 'no'} |"
         )
     if has_plot:
         lines += ["", f"![sustained rate]({png.name})"]
@@ -139,6 +146,6 @@ def write(
 
 
 def _cpus() -> int:
-    import os  # noqa: PLC0415
+    import os
 
     return os.cpu_count() or 0

@@ -28,13 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ceiling, load, report  # noqa: E402
-from bench.gateway_run import Gateway  # noqa: E402
-from bench.procstat import cpu_s, rss_mb  # noqa: E402
-from gateway.broker import LocalBroker  # noqa: E402
-from simulator.scorer import RaisedAlert, percentile, score  # noqa: E402
-from simulator.site import Layout, generate, site_from_data, site_yaml  # noqa: E402
-from simulator.truth import ExpectedAlert  # noqa: E402
+from bench import ceiling, load, report
+from bench.gateway_run import Gateway
+from bench.procstat import cpu_s, rss_mb
+from gateway.broker import LocalBroker
+from simulator.scorer import RaisedAlert, percentile, score
+from simulator.site import Layout, generate, site_from_data, site_yaml
+from simulator.truth import ExpectedAlert
 
 CATCH_UP_S = 2.0
 HOLD_S = 2.0
@@ -167,9 +167,12 @@ def run_doors(
                     percentile(lat, 99),
                 )
                 result.steps.append(res)
-                print(f"  rate={rate} achieved={res.achieved:.0f} caught_up={caught} "
-                      f"cpu_ms/1k={res.cpu_ms_per_1000:.1f} missed={res.missed} false={res.false} "
-                      f"dup={res.duplicate} p50={res.p50_ms} p99={res.p99_ms}", flush=True)  # fmt: skip
+                print(
+                    f"  rate={rate} achieved={res.achieved:.0f} caught_up={caught} "
+                    f"cpu_ms/1k={res.cpu_ms_per_1000:.1f} missed={res.missed} false={res.false} "
+                    f"dup={res.duplicate} p50={res.p50_ms} p99={res.p99_ms}",
+                    flush=True,
+                )
                 if not res.is_sustained:
                     if caught is None:  # let the backlog drain before the gateway stops
                         wait_received(total, gateway.received, 120)
@@ -198,7 +201,8 @@ def run_ceiling(
             total += sent
             caught = wait_received(total, lambda: received.value, CATCH_UP_S + 30)
             cpu = cpu_s(process.pid) - cpu0  # type: ignore[arg-type]
-            res = StepResult(rate, sent / elapsed, None if caught is None or caught > CATCH_UP_S else caught,
+            on_time = None if caught is None or caught > CATCH_UP_S else caught
+            res = StepResult(rate, sent / elapsed, on_time,
                              cpu * 1e6 / sent if sent else None)  # fmt: skip
             out.append(res)
             print(
@@ -223,7 +227,8 @@ def profile(broker: LocalBroker, doors: int, rate: int, seconds: float, out: Pat
             raw = tmp / "profile.txt"
             spy = subprocess.Popen(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(gateway.pid),
-                 "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(raw), "--nonblocking"],
+                 "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(raw),
+                 "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             publish(load.Step(broker.port, "prof", ids, rate, seconds, [], "pub-prof"))
@@ -256,7 +261,11 @@ def main() -> int:
         int(x)
         for x in (
             args.rates
-            or ("1000,2000,4000,8000,16000" if args.quick else "500,1000,2000,5000,10000,20000,40000")
+            or (
+                "1000,2000,4000,8000,16000"
+                if args.quick
+                else "500,1000,2000,5000,10000,20000,40000"
+            )
         ).split(",")
     ]
     step_s = args.step_s or (4.0 if args.quick else 15.0)

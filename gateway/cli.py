@@ -174,6 +174,7 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
         _out(f"mosquitto   127.0.0.1:{broker.port} (pid {broker.pid}, state in {broker.directory})")
     if not _port_is_free(settings.api.host, settings.api.port):
         settings.api = settings.api.model_copy(update={"port": 0})
+    admin = None
     if settings.auth.admin_token is None:
         admin = new_token()
         settings.auth = settings.auth.model_copy(update={"admin_token": SecretStr(admin)})
@@ -181,9 +182,10 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
 
     def announce(port: int) -> None:
         base = f"http://{settings.api.host}:{port}"
-        _out(f"dashboard   {base}/")
+        login = f"#token={admin}" if admin else ""
+        _out(f"dashboard   {base}/{login}")
         _out(f"API         {base}/alerts  {base}/doors  {base}/health  {base}/metrics")
-        _out(f"API docs    {base}/docs")
+        _out(f"API docs    {base}/docs  (Authorize with the admin token)")
         _out("stop        Ctrl-C")
 
     try:

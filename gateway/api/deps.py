@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Header, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.alerts.links import LinkSigner
 from gateway.auth import Auth, hash_token
@@ -49,20 +50,18 @@ _UNAUTHORIZED = HTTPException(
 )
 
 
+_BEARER = HTTPBearer(auto_error=False, description="a person's token (gridgate token create)")
+
+
 def _person(
     context: Context,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
     access_token: Annotated[
         str | None,
         Query(include_in_schema=False, max_length=200),  # EventSource cannot send headers
     ] = None,
 ) -> Person:
-    token = access_token
-    if authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise _UNAUTHORIZED
-        token = value.strip()
+    token = credentials.credentials.strip() if credentials is not None else access_token
     if not token:
         raise _UNAUTHORIZED
     admin = context.auth.admin(token)

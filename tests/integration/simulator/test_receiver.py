@@ -72,4 +72,3 @@ def test_zigbee2mqtt_output_reaches_the_broker_on_its_topics(
     assert all(isinstance(p["contact"], bool) and "linkquality" in p for p in payloads)
     availability = [m for m in subscriber.snapshot() if m.topic == f"{door}/availability"]
     assert [json.loads(m.payload) for m in availability] == [{"state": "online"}]
-    assert availability[0].retain

@@ -23,7 +23,8 @@ def test_zigbee2mqtt_door_contact_true_means_closed_and_carries_battery_and_link
     assert payload["battery"] == 87
     assert payload["voltage"] == 2500 + round(87.4 * 6)
     assert 0 <= payload["linkquality"] <= 255
-    assert "event_at" not in payload and "time" not in payload
+    assert "event_at" not in payload
+    assert "time" not in payload
     _, later = encoder.wire(_reading("door-b1-u1", "door", {"open": False}))
     assert later == {**payload, "contact": True}  # the last battery is repeated
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from simulator.errors import SiteError
 from simulator.roster import generate_roster, roster_yaml
 from simulator.site import PRESETS, Layout, generate, generate_site, spread
 
@@ -57,7 +58,7 @@ def test_large_sites_have_unique_community_names_and_ids() -> None:
 
 
 def test_a_layout_with_fewer_grids_than_communities_is_refused() -> None:
-    with pytest.raises(ValueError, match="streets <= communities"):
+    with pytest.raises(SiteError, match="streets <= communities"):
         Layout(communities=5, grids=2, buildings=9)
 
 
@@ -69,7 +70,9 @@ def test_the_roster_covers_every_grid_community_and_street() -> None:
     phones = [p["phone"] for p in people]
     assert len(set(phones)) == len(phones)
     assert all(p.startswith("1380000") and len(p) == 11 for p in phones)
-    grids = {g["id"] for s in site["district"]["streets"] for c in s["communities"] for g in c["grids"]}  # fmt: skip
+    grids = {
+        g["id"] for s in site["district"]["streets"] for c in s["communities"] for g in c["grids"]
+    }
     covered = {n for p in people if p["role"] == "grid_worker" for n in p["nodes"]}
     assert covered == grids
     assert {tuple(c) for p in people for c in [p["channels"]]} >= {("sms", "wecom")}

@@ -86,7 +86,9 @@ def test_the_webhook_log_counts_each_alert_once_and_the_command_scores_it(
     assert repeats == 1
     truth = tmp_path / "truth.jsonl"
     truth.write_text(truth_jsonl([ExpectedAlert("door_left_open", "d1", _at(10))]))
-    code = main(["score", "--truth", str(truth), "--webhook-log", str(log), "--until", _at(99).isoformat()])  # fmt: skip
+    code = main(
+        ["score", "--truth", str(truth), "--webhook-log", str(log), "--until", _at(99).isoformat()]
+    )
     assert code == EXIT_FAILED  # the smoke alert is false
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert "smoke_detected" in out
