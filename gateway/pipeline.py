@@ -22,10 +22,11 @@ from gateway.devices import DeviceState, advance
 from gateway.errors import StoreUnavailable
 from gateway.ingest import Inbox, Message
 from gateway.registry import Registry
-from gateway.site import Placement
+from gateway.site import Placement, node_placement
 from gateway.stats import Health
 from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
 from rules.engine import AlertEvent, Engine, EventType
+from rules.model import RuleFile
 from sensors.adapt import AdapterSet
 from sensors.kinds import KINDS, Kind
 from sensors.reading import Reading, Rejection, RejectReason
@@ -106,6 +107,21 @@ class Pipeline:
             except Exception:  # a bug in one batch must not stop ingest
                 log.exception("ingest_step_failed messages=%d", len(messages))
                 self._on_committed(messages)
+
+    @property
+    def _root_id(self) -> str:
+        return next(iter(self._registry.site.nodes))
+
+    async def replace_rules(self, rules: RuleFile) -> None:
+        """Swap the rules in force between two steps; what the change clears is written."""
+        async with self._lock:
+            self._engine.replace_rules(rules)
+        self._timer_wake.set()
+
+    def places_changed(self) -> None:
+        """The registry changed (a device added or removed through the API)."""
+        self._engine.set_where(self._registry.where())
+        self._timer_wake.set()
 
     async def pause(self) -> None:
         """Wait for the step in hand to be committed, then take no further step."""
@@ -211,14 +227,22 @@ class Pipeline:
 
     def _add_events(self, batch: Batch, events: list[AlertEvent]) -> None:
         for event in events:
-            placement = self._registry.placement(event.device_id)
-            rule = self._engine.rules[event.rule_id]
-            if placement is None:  # pragma: no cover  # the engine only sees admitted devices
+            placement = (
+                node_placement(self._registry.site, event.node_id, event.kind)
+                if event.node_id is not None
+                else self._registry.placement(event.device_id)
+            )
+            if placement is None:  # a device removed since: its alert row still clears
+                placement = node_placement(self._registry.site, self._root_id, event.kind)
+            if placement is None:  # pragma: no cover  # a site always has its district
                 continue
-            batch.events.append(RaisedEvent(event, placement, rule.title.zh, rule.title.en))
+            rule = self._engine.rules.get(event.rule_id)  # None: a rule removed by a reload
+            title_zh = rule.title.zh if rule else event.rule_id
+            title_en = rule.title.en if rule else event.rule_id
+            batch.events.append(RaisedEvent(event, placement, title_zh, title_en))
             if event.type == EventType.RAISED:
                 self._health.alerts.raised += 1
-            else:
+            elif event.type == EventType.CLEARED:
                 self._health.alerts.cleared += 1
             log.info(
                 "alert_%s rule=%s device_id=%s opened_at=%s",

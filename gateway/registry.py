@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gateway.errors import DeviceConflict, DeviceNotFound, InvalidDevice
 from gateway.site import Mount, Placement, Site, mount_for
+from rules.scope import Where
 from sensors.kinds import PLACED_KINDS, Kind
 from sensors.native import DEVICE_ID_PATTERN
 
@@ -56,6 +57,19 @@ class Registry:
     def kind_of(self, device_id: str) -> Kind | None:
         placement = self._devices.get(device_id)
         return None if placement is None else placement.kind
+
+    def where(self) -> dict[str, Where]:
+        """Every device's place as the rule engine reads it."""
+        return {
+            p.device_id: Where(
+                device_id=p.device_id,
+                kind=p.kind,
+                name=p.name,
+                path=tuple((n.level.value, n.id, n.name) for n in p.location),
+                tags=p.tags,
+            )
+            for p in self._devices.values()
+        }
 
     def is_from_site(self, device_id: str) -> bool:
         return device_id in self.site.devices

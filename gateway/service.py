@@ -36,6 +36,7 @@ from gateway.outbox import OutboxWorker
 from gateway.pipeline import Accepted, Pipeline
 from gateway.registry import Registry
 from gateway.roster import Roster, load_roster
+from gateway.rulewatch import watch_rules
 from gateway.site import Site, load_site
 from gateway.stats import Health
 from gateway.store import Store
@@ -88,7 +89,7 @@ async def serve(
     registry = Registry(loaded.site, store.load_devices())
     admin = settings.auth.admin_token
     auth = Auth(loaded.roster, hash_token(admin.get_secret_value()) if admin else None)
-    engine = Engine(loaded.rules, loaded.site.timezone)
+    engine = Engine(loaded.rules, loaded.site.timezone, registry.where())
     inbox = Inbox(loop, INBOX_CAPACITY, health)
     ingest = MqttIngest(settings.mqtt, adapters.subscriptions(), inbox, health)
 
@@ -135,6 +136,12 @@ async def serve(
             policy=policy,
         )
         pipeline.restore()
+
+        # API threads change the registry; the engine is the loop's: hand the change over
+        def places_changed() -> None:
+            loop.call_soon_threadsafe(pipeline.places_changed)
+
+        registry.on_change(places_changed)
         context = AppContext(
             store=store,
             registry=registry,
@@ -177,6 +184,9 @@ async def serve(
             asyncio.create_task(pipeline.run_timers(), name="timers"),
             outbox_task := asyncio.create_task(outbox.run(), name="outbox"),
             asyncio.create_task(deadlines.run(), name="deadlines"),
+            asyncio.create_task(
+                watch_rules(settings.rules_file, pipeline.replace_rules), name="rules"
+            ),
         ]
         api = asyncio.create_task(server.serve(), name="api")
         up = asyncio.create_task(server.up.wait())

@@ -54,6 +54,8 @@ class DeviceSpec(_Strict):
     id: DeviceId
     kind: Kind
     name: str | None = None
+    # words rules can scope on, e.g. `elderly_alone` for a door watched for care visits
+    tags: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]] = []
 
     @field_validator("kind", mode="before")
     @classmethod
@@ -168,6 +170,7 @@ class Placement:
     name: str | None
     location: tuple[Node, ...]
     mount: Mount
+    tags: frozenset[str] = frozenset()
 
     @property
     def node(self) -> Node:
@@ -222,6 +225,16 @@ def _walk(spec: SiteFile) -> Iterator[tuple[Loc, tuple[Node, ...], list[DeviceSp
                         yield (*b_loc, "units", ui), unit, u.devices
 
 
+def node_placement(site: Site, node_id: str, kind: Kind) -> Placement | None:
+    """A hierarchy node standing in for a device: the subject of an alert about a whole
+    building or grid (all its sensors went silent)."""
+    location = site.nodes.get(node_id)
+    if location is None:
+        return None
+    mount = _LEVEL_MOUNTS.get(location[-1].level, Mount.GROUNDS)
+    return Placement(node_id, kind, None, location, mount)
+
+
 def mount_for(kind: Kind, level: Level) -> Mount | str:
     """Where a device of `kind` may stand on a node of `level`; a reason when it may not."""
     levels = _SENSOR_LEVELS.get(kind.value, _ANY_LEVEL)
@@ -265,7 +278,9 @@ def compile_site(spec: SiteFile, path: Path | None, lines: dict[Loc, int]) -> Si
                     Problem(line_of(lines, (*d_loc, "id")), device.id, "device id is used twice")
                 )
                 continue
-            devices[device.id] = Placement(device.id, device.kind, device.name, location, mount)
+            devices[device.id] = Placement(
+                device.id, device.kind, device.name, location, mount, frozenset(device.tags)
+            )
     if problems:
         raise FileError(path or "<site>", problems)
     phones = {

@@ -64,6 +64,9 @@ class Alert:
     resolution: Resolution | None = None
     closed_at: datetime | None = None
     reopened: int = 0
+    message_zh: str = ""
+    message_en: str = ""
+    is_inhibited: bool = False
 
     @property
     def node_ids(self) -> tuple[str, ...]:

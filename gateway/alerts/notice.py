@@ -31,6 +31,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "id": alert.id,
         "rule": alert.rule_id,
         "title": {"zh": alert.title_zh, "en": alert.title_en},
+        "message": {"zh": alert.message_zh, "en": alert.message_en},
         "severity": alert.severity.value,
         "state": alert.state.value,
         "is_active": alert.is_active,
@@ -47,6 +48,9 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "resolved_at": _iso(alert.resolved_at),
         "resolved_by": alert.resolved_by,
         "note": alert.note,
+        "escalation_level": alert.escalation_level,
+        "is_overdue": alert.is_overdue,
+        "is_inhibited": alert.is_inhibited,
     }
 
 

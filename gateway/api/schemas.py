@@ -48,6 +48,7 @@ class AlertOut(BaseModel):
     id: int
     rule: str
     title: Title
+    message: Title = Field(description="the rule's message, naming the place in words")
     severity: Severity
     state: AlertState
     is_active: bool = Field(description="whether the condition still holds (door still open)")
@@ -74,6 +75,7 @@ class AlertOut(BaseModel):
     assigned_to: str | None
     closed_at: datetime | None
     reopened: int
+    is_inhibited: bool = Field(description="kept but not sent: a larger alert covers it")
 
     @classmethod
     def of(cls, a: Alert) -> AlertOut:
@@ -81,6 +83,7 @@ class AlertOut(BaseModel):
             id=a.id,
             rule=a.rule_id,
             title=Title(zh=a.title_zh, en=a.title_en),
+            message=Title(zh=a.message_zh, en=a.message_en),
             severity=a.severity,
             state=a.state,
             is_active=a.is_active,
@@ -107,6 +110,7 @@ class AlertOut(BaseModel):
             assigned_to=a.assigned_to,
             closed_at=a.closed_at,
             reopened=a.reopened,
+            is_inhibited=a.is_inhibited,
         )
 
 

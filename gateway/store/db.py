@@ -118,7 +118,7 @@ _ALERT_COLUMNS = (
     "opened_at, due_at, raised_at, cleared_at, acknowledged_at, acknowledged_by, "
     "resolved_at, resolved_by, note, dispatched_at, escalation_level, ack_due_at, "
     "resolve_due_at, next_reminder_at, reminders, is_overdue, assigned_to, resolution, "
-    "closed_at, reopened"
+    "closed_at, reopened, message_zh, message_en, is_inhibited"
 )
 
 
@@ -156,6 +156,9 @@ def _alert(row: sqlite3.Row) -> Alert:
         resolution=None if row["resolution"] is None else Resolution(row["resolution"]),
         closed_at=_dt_or_none(row["closed_at"]),
         reopened=row["reopened"],
+        message_zh=row["message_zh"],
+        message_en=row["message_en"],
+        is_inhibited=bool(row["is_inhibited"]),
     )
 
 
@@ -269,7 +272,7 @@ class Store:
                             ts(track.since_at),
                             _ts_or_none(track.due_at),
                             int(track.is_raised),
-                            json.dumps(getattr(track, "data", {})),
+                            json.dumps(track.data),
                         ),
                     )
             if batch.unregistered:
@@ -291,6 +294,8 @@ class Store:
         event = item.event
         if event.type == EventType.RAISED:
             return self._reopen(db, item, now, policy) or self._insert(db, item, now, policy)
+        if event.type == EventType.REMINDED:
+            return self._remind(db, item, now)
         row = db.execute(
             f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608  # constant column list
             "WHERE rule_id=? AND device_id=? AND cleared_at IS NULL",
@@ -307,6 +312,23 @@ class Store:
         self._log(db, alert.id, now, "clear", "rules", state, None)
         return self._get(db, alert.id)
 
+    def _remind(self, db: sqlite3.Connection, item: RaisedEvent, now: datetime) -> Alert | None:
+        """The rule's own reminder while its condition holds: sent only while nobody has
+        taken the alert (after that, the person on it knows)."""
+        row = db.execute(
+            f"SELECT {_ALERT_COLUMNS} FROM alerts "  # noqa: S608  # constant column list
+            "WHERE rule_id=? AND device_id=? AND cleared_at IS NULL",
+            (item.event.rule_id, item.event.device_id),
+        ).fetchone()
+        if row is None:
+            return None
+        alert = _alert(row)
+        if alert.state not in (AlertState.RAISED, AlertState.DISPATCHED) or alert.is_inhibited:
+            return None
+        db.execute("UPDATE alerts SET reminders=reminders+1 WHERE id=?", (alert.id,))
+        self._log(db, alert.id, now, "remind", "rules", alert.state, None)
+        return self._get(db, alert.id)
+
     def _insert(
         self, db: sqlite3.Connection, item: RaisedEvent, now: datetime, policy: AlertPolicy
     ) -> Alert | None:
@@ -318,8 +340,8 @@ class Store:
         cursor = db.execute(
             "INSERT INTO alerts (rule_id, title_zh, title_en, severity, kind, device_id, "
             "state, location, node_ids, place, opened_at, due_at, raised_at, ack_due_at, "
-            "resolve_due_at, next_reminder_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "resolve_due_at, next_reminder_at, message_zh, message_en, is_inhibited) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
             (
                 event.rule_id,
@@ -338,6 +360,9 @@ class Store:
                 ts(deadlines.ack_due_at),
                 ts(deadlines.resolve_due_at),
                 ts(deadlines.next_reminder_at),
+                event.message_zh or item.title_zh,
+                event.message_en or item.title_en,
+                int(event.is_inhibited),
             ),
         )
         if cursor.rowcount == 0:
@@ -380,7 +405,11 @@ class Store:
     def _send(
         self, db: sqlite3.Connection, alert: Alert, event: str, route: Route, now: datetime
     ) -> Alert:
-        """Queue what routing decides; an alert told to people on duty becomes dispatched."""
+        """Queue what routing decides; an alert told to people on duty becomes dispatched.
+
+        An inhibited alert (a larger alert covers it) is kept but not sent."""
+        if alert.is_inhibited:
+            return alert
         entries = route(alert, event)
         self._enqueue(db, alert, event, entries, now)
         if any(e.is_dispatch for e in entries) and alert.state in (
@@ -455,7 +484,12 @@ class Store:
         return [
             (
                 (r["rule_id"], r["device_id"]),
-                Track(_dt(r["since_at"]), _dt_or_none(r["due_at"]), bool(r["is_raised"])),
+                Track(
+                    _dt(r["since_at"]),
+                    _dt_or_none(r["due_at"]),
+                    bool(r["is_raised"]),
+                    json.loads(r["data"]),
+                ),
             )
             for r in rows
         ]

@@ -152,4 +152,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX state_changes_device ON state_changes (device_id, id);
     """,
+    # 5: the rule's message in words, and alerts kept but not sent (inhibited by a larger one)
+    """
+    ALTER TABLE alerts ADD COLUMN message_zh TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alerts ADD COLUMN message_en TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alerts ADD COLUMN is_inhibited INTEGER NOT NULL DEFAULT 0;
+    """,
 )
