@@ -38,6 +38,7 @@ from simulator.truth import ExpectedAlert
 
 CATCH_UP_S = 2.0
 HOLD_S = 2.0
+MAX_P99_MS = 1000.0
 DOORS_PER_COMMUNITY = 205  # 5 grids x 10 buildings x 4 units + 5 gates
 
 
@@ -59,6 +60,8 @@ class StepResult:
             self.achieved >= 0.95 * self.target
             and self.caught_up_s is not None
             and self.missed == self.false == self.duplicate == 0
+            # an alert seconds late means the pipeline is behind even if ingest counted all
+            and (self.p99_ms is None or self.p99_ms <= MAX_P99_MS)
         )
 
 
@@ -134,7 +137,7 @@ def run_doors(
                 cpu0 = cpu_s(gateway.pid)
                 sent, elapsed, opens = publish(step)
                 total += sent
-                caught = wait_received(total, gateway.received, CATCH_UP_S + 30)
+                caught = wait_received(total, gateway.received, CATCH_UP_S + 10)
                 is_late = caught is None or caught > CATCH_UP_S
                 received_cpu = cpu_s(gateway.pid) - cpu0
                 time.sleep(HOLD_S + 1.5)
@@ -199,7 +202,7 @@ def run_ceiling(
                 load.Step(broker.port, "ceil", ids, rate, step_s, [], f"pub-ceil-{rate}")
             )
             total += sent
-            caught = wait_received(total, lambda: received.value, CATCH_UP_S + 30)
+            caught = wait_received(total, lambda: received.value, CATCH_UP_S + 3)
             cpu = cpu_s(process.pid) - cpu0  # type: ignore[arg-type]
             on_time = None if caught is None or caught > CATCH_UP_S else caught
             res = StepResult(rate, sent / elapsed, on_time,
@@ -269,7 +272,9 @@ def main() -> int:
         ).split(",")
     ]
     step_s = args.step_s or (4.0 if args.quick else 15.0)
-    ceiling_rates = [*rates, rates[-1] * 2, rates[-1] * 4]
+    ceiling_rates = (
+        [*rates, rates[-1] * 2] if args.quick else [*rates, rates[-1] * 2, rates[-1] * 4]
+    )
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gg-bench-mosq-") as tmp:
         broker = LocalBroker(Path(tmp), persistence=False)

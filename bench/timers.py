@@ -111,8 +111,8 @@ def lateness(alerts: int = 200, spread_s: float = 4.0) -> None:
     for i in range(alerts):
         opened = start + timedelta(seconds=spread_s * i / alerts)
         engine.observe(door(f"door-{i}", opened, True), start)
-    late_ms = []
-    while (due := engine.next_due_at()) is not None:
+    late_ms: list[float] = []
+    while len(late_ms) < alerts and (due := engine.next_due_at()) is not None:
         wait = (due - datetime.now(UTC)).total_seconds()
         if wait > 0:
             time.sleep(wait)

@@ -26,9 +26,13 @@ from gateway.auth import hash_token, new_token
 from gateway.backup import BackupError, backup
 from gateway.broker import BrokerError, LocalBroker
 from gateway.clock import utcnow
-from gateway.config import Settings, load_settings, masked
+from gateway.config import DEFAULT_SITE, Settings, load_settings, masked
+from gateway.registry import Registry
 from gateway.service import Loaded, load_files, serve
+from gateway.site import load_site
 from gateway.store import Store
+from rules import check as rules_check
+from rules.model import load_rules
 from sensors.check import main as check_adapter
 from sensors.errors import FileError
 
@@ -69,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("simulate", help="the simulator (gridgate simulate --help)", add_help=False)
     sensors = sub.add_parser("sensors", help="adapters: gridgate sensors check ADAPTER SAMPLES")
     sensors.add_argument("action", choices=["check"])
+    sub.add_parser("rules", help="rules: gridgate rules test RULES READINGS.jsonl [--site SITE]")
     token = sub.add_parser("token", help="bearer tokens for people of the roster")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="print a new token for PERSON (kept hashed)")
@@ -91,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if argv[:2] == ["sensors", "check"]:
         return check_adapter(argv[2:])
+    if argv[:2] == ["rules", "test"]:
+        return _rules_test(argv[2:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "config":
@@ -121,6 +128,26 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve(settings, loaded))
         return 0
     return _demo(settings, loaded, args.seed, start_simulator=not args.no_simulator)
+
+
+def _rules_test(argv: list[str]) -> int:
+    """Print the alerts a recorded stream of readings produces under a rule file."""
+    parser = argparse.ArgumentParser(prog="gridgate rules test", description=_rules_test.__doc__)
+    parser.add_argument("rules", type=Path, help="a rule file or a folder of them")
+    parser.add_argument("readings", type=Path, help="JSON lines, one canonical reading each")
+    parser.add_argument("--site", type=Path, default=DEFAULT_SITE, help="site file (places)")
+    args = parser.parse_args(argv)
+    try:
+        site = load_site(args.site)
+        rule_file = load_rules(args.rules)
+        readings = rules_check.read_readings(args.readings)
+    except FileError as exc:
+        _err(f"gridgate rules test:\n{exc}")
+        return EXIT_CONFIG
+    where = Registry(site, []).where()
+    events = rules_check.run(rule_file, readings, where, site.timezone)
+    _out(rules_check.render(events, site.timezone))
+    return 0
 
 
 def _token(settings: Settings, loaded: Loaded, person_id: str, label: str | None) -> int:

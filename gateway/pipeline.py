@@ -165,8 +165,7 @@ class Pipeline:
                 continue
             reading = accepted.reading
             ingest.accepted += 1
-            if reading.kind != Kind.AVAILABILITY:
-                self._add_events(batch, self._engine.observe(reading, now))
+            self._add_events(batch, self._engine.observe(reading, now))
             batch.states[reading.device_id] = self.states[reading.device_id]
             if accepted.is_change:
                 batch.changes.append((reading.device_id, reading.event_at, _change(accepted)))

@@ -23,7 +23,7 @@ Fingerprint = tuple[tuple[str, int, int], ...]
 
 
 def fingerprint(path: Path) -> Fingerprint:
-    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")]) if path.is_dir() else [path]
     out = []
     for f in files:
         try:

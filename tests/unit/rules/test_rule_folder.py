@@ -61,7 +61,7 @@ def test_a_rule_id_used_in_two_files_of_a_folder_names_both() -> None:
 
 
 def test_an_empty_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileError, match="no .yaml rule files"):
+    with pytest.raises(FileError, match=r"no \.yaml rule files"):
         load_rules(tmp_path)
 
 
