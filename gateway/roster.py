@@ -17,6 +17,7 @@ the site: every node must exist.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
@@ -136,22 +137,65 @@ class Person:
         return any(window.covers(local) for window in self.duty)
 
 
-@dataclass(frozen=True)
 class Roster:
-    people: dict[str, Person]
+    """The people: those of the roster file, plus those added through the API.
+
+    API threads change it and the loop reads it: every change swaps in a new dict.
+    """
+
+    def __init__(self, people: dict[str, Person]) -> None:
+        self._from_file = dict(people)
+        self._people: dict[str, Person] = dict(people)
+        self._lock = threading.Lock()
 
     @classmethod
     def empty(cls) -> Roster:
         return cls({})
 
+    @property
+    def people(self) -> dict[str, Person]:
+        return self._people
+
+    def is_from_file(self, person_id: str) -> bool:
+        return person_id in self._from_file
+
+    def put(self, person: Person) -> None:
+        with self._lock:
+            self._people = {**self._people, person.id: person}
+
+    def remove(self, person_id: str) -> None:
+        with self._lock:
+            people = dict(self._people)
+            people.pop(person_id, None)
+            self._people = people
+
     def responders(self, path: tuple[str, ...], role: Role) -> list[Person]:
         """People of `role` who cover a node on `path`, deepest node first."""
         chosen = []
+        people = self._people
         for node_id in reversed(path):
-            for person in self.people.values():
+            for person in people.values():
                 if person.role == role and node_id in person.nodes and person not in chosen:
                     chosen.append(person)
         return chosen
+
+
+def person_of(spec: PersonSpec, site: Site) -> Person:
+    """A person from a checked spec; ValueError naming what is wrong."""
+    unknown = [n for n in spec.nodes if n not in site.nodes]
+    if unknown:
+        raise ValueError(f"nodes not in the site file: {', '.join(unknown)}")
+    if spec.role != Role.ADMIN and not spec.nodes:
+        raise ValueError("covers no node: add `nodes`")
+    return Person(
+        spec.id,
+        spec.name,
+        spec.role,
+        spec.phone,
+        frozenset(spec.nodes),
+        tuple(spec.duty),
+        tuple(spec.channels),
+    )
 
 
 def load_roster(path: Path, site: Site) -> Roster:

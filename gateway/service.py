@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 import uvicorn
+from pydantic import ValidationError
 
 from gateway.alerts.escalation import DEFAULT_TIMES, AlertPolicy, SeverityTimes
 from gateway.alerts.links import LinkSigner
@@ -35,7 +36,7 @@ from gateway.ingest import Inbox, MqttIngest
 from gateway.outbox import OutboxWorker
 from gateway.pipeline import Accepted, Pipeline
 from gateway.registry import Registry
-from gateway.roster import Roster, load_roster
+from gateway.roster import PersonSpec, Roster, load_roster, person_of
 from gateway.rulewatch import watch_rules
 from gateway.site import Site, load_site
 from gateway.stats import Health
@@ -87,6 +88,7 @@ async def serve(
     store = Store(settings.database_path)
     adapters = loaded.adapters
     registry = Registry(loaded.site, store.load_devices())
+    _add_stored_people(loaded, store)
     admin = settings.auth.admin_token
     auth = Auth(loaded.roster, hash_token(admin.get_secret_value()) if admin else None)
     engine = Engine(loaded.rules, loaded.site.timezone, registry.where())
@@ -242,6 +244,17 @@ class _ApiServer(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             self.up.set()
+
+
+def _add_stored_people(loaded: Loaded, store: Store) -> None:
+    """People added through the API, unless the roster file now has them (the file wins)."""
+    for data in store.load_people():
+        try:
+            spec = PersonSpec.model_validate(data)
+            if not loaded.roster.is_from_file(spec.id):
+                loaded.roster.put(person_of(spec, loaded.site))
+        except (ValidationError, ValueError) as exc:
+            log.warning("stored_person_skipped person_id=%s reason=%s", data.get("id"), exc)
 
 
 def alert_policy(settings: Settings) -> AlertPolicy:

@@ -599,6 +599,29 @@ class Store:
             (UNREGISTERED_MAX,),
         )
 
+    # ---- people added through the API ------------------------------------------------
+
+    def load_people(self) -> list[dict[str, Any]]:
+        with self._reading() as db:
+            rows = db.execute("SELECT spec FROM people ORDER BY person_id").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def save_person(self, person_id: str, spec: dict[str, Any], now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO people VALUES (?, ?, ?) ON CONFLICT (person_id) DO UPDATE "
+                "SET spec=excluded.spec, updated_at=excluded.updated_at",
+                (person_id, json.dumps(spec, ensure_ascii=False), ts(now)),
+            )
+
+    def delete_person(self, person_id: str, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM people WHERE person_id=?", (person_id,))
+            db.execute(
+                "UPDATE tokens SET revoked_at=? WHERE person_id=? AND revoked_at IS NULL",
+                (ts(now), person_id),
+            )
+
     # ---- tokens -----------------------------------------------------------------------
 
     def add_token(self, token_hash: str, person_id: str, label: str | None, now: datetime) -> None:

@@ -158,4 +158,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE alerts ADD COLUMN message_en TEXT NOT NULL DEFAULT '';
     ALTER TABLE alerts ADD COLUMN is_inhibited INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: people added through the API (the roster file's people are not copied here)
+    """
+    CREATE TABLE people (
+        person_id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,            -- JSON, as a roster file entry
+        updated_at TEXT NOT NULL
+    );
+    """,
 )

@@ -272,3 +272,40 @@ def test_the_live_stream_is_scoped_and_resumable(
     publisher.publish(
         f"{topic_root}/v1/smoke-b1-u1/reading", '{"kind":"smoke","fields":{"smoke":false}}'
     )
+
+
+def test_people_added_through_the_api_act_in_their_grid_and_are_kept(
+    broker: LocalBroker,
+    topic_root: str,
+    publisher: Publisher,
+    gateways: Callable[..., GatewayProcess],
+    people_hook: WebhookReceiver,
+    tmp_path: Path,
+) -> None:
+    gw = _start(gateways, broker, topic_root, people_hook, tmp_path)
+    person = {
+        "id": "w-g2-b",
+        "name": "刘洋",
+        "role": "grid_worker",
+        "phone": "13800000009",
+        "nodes": ["g2"],
+        "duty": [{"days": "mon-sun", "from": "06:00", "to": "05:59"}],  # overnight, ~always
+        "channels": ["people-hook"],
+    }
+    created = gw.post("/people", person)
+    assert created.status_code == 201, created.text
+    assert gw.post("/people", person).status_code == 409
+    assert gw.post("/people", {**person, "id": "x", "nodes": ["g9"]}).status_code == 422
+    from_file = gw.call("PUT", "/people/w-g1", json={**person, "id": "w-g1"})
+    assert from_file.status_code == 409
+
+    publisher.publish(f"{topic_root}/v1/smoke-b2-u1/reading", SMOKE)
+    body = wait_until(lambda: _dispatches(people_hook), 10, "the dispatch")[0]
+    assert [r["person_id"] for r in body["recipients"]] == ["w-g2-b"]  # on duty in g2
+
+    gw.stop()
+    gw.start()
+    token = _token(gw, "w-g2-b")
+    assert len(gw.call("GET", "/alerts", token=token).json()) == 1
+    assert gw.call("DELETE", "/people/w-g2-b").status_code == 204
+    assert gw.call("GET", "/alerts", token=token).status_code == 401

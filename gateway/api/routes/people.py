@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Admin, Context, Viewer
 from gateway.auth import hash_token, new_token
-from gateway.roster import Person, Role
+from gateway.roster import Person, PersonSpec, Role, person_of
 
 router = APIRouter(prefix="/people", tags=["people"])
 
@@ -56,6 +56,50 @@ def list_people(context: Context, person: Viewer) -> list[PersonOut]:
         for p in context.auth.roster.people.values()
         if scope is None or not scope.isdisjoint(p.nodes)
     ]
+
+
+def _save(context: Context, spec: PersonSpec) -> Person:
+    roster = context.auth.roster
+    if roster.is_from_file(spec.id):
+        raise HTTPException(
+            status_code=409, detail=f"person {spec.id}: in the roster file; edit it"
+        )
+    try:
+        person = person_of(spec, context.registry.site)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=f"person {spec.id}: {exc}") from exc
+    context.store.save_person(spec.id, spec.model_dump(mode="json", by_alias=True), context.now())
+    roster.put(person)
+    return person
+
+
+@router.post("", response_model=PersonOut, status_code=201)
+def add_person(context: Context, admin: Admin, body: PersonSpec) -> PersonOut:
+    """Add a person (same fields as a roster file entry)."""
+    if body.id in context.auth.roster.people:
+        raise HTTPException(status_code=409, detail=f"person {body.id}: exists")
+    return _out(_save(context, body), context)
+
+
+@router.put("/{person_id}", response_model=PersonOut)
+def put_person(context: Context, admin: Admin, person_id: str, body: PersonSpec) -> PersonOut:
+    """Add or replace a person added through the API."""
+    if body.id != person_id:
+        raise HTTPException(status_code=422, detail=f"body says id {body.id!r}")
+    return _out(_save(context, body), context)
+
+
+@router.delete("/{person_id}", status_code=204)
+def delete_person(context: Context, admin: Admin, person_id: str) -> Response:
+    """Remove a person added through the API; their tokens stop working."""
+    roster = context.auth.roster
+    if roster.is_from_file(person_id):
+        raise HTTPException(status_code=409, detail=f"person {person_id}: in the roster file")
+    if person_id not in roster.people:
+        raise HTTPException(status_code=404, detail=f"person {person_id}: not found")
+    context.store.delete_person(person_id, context.now())
+    roster.remove(person_id)
+    return Response(status_code=204)
 
 
 @router.post("/{person_id}/tokens", response_model=TokenOut, status_code=201)
