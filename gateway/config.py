@@ -226,6 +226,9 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     escalation: EscalationSettings = EscalationSettings()
     roster_file: Path | None = None
+    # wall: the machine's clock. event: time follows the readings' event_at and the
+    # simulator's clock ticks, for accelerated simulations and replays (docs/simulator.md)
+    clock: Literal["wall", "event"] = "wall"
     # folders of site-local adapter files (*.yaml), loaded after the shipped ones
     adapter_dirs: list[Path] = []
     telemetry: TelemetrySettings = TelemetrySettings()

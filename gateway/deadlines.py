@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from gateway.alerts.escalation import AlertPolicy
 from gateway.clock import wait_or_timeout
@@ -29,12 +29,14 @@ class DeadlineWorker:
         policy: AlertPolicy,
         now: Callable[[], datetime],
         on_sent: Callable[[], None],
+        wall_seconds: Callable[[timedelta], float] = timedelta.total_seconds,
     ) -> None:
         self._store = store
         self._route = route
         self._policy = policy
         self._now = now
         self._on_sent = on_sent
+        self._wall_seconds = wall_seconds
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -73,5 +75,5 @@ class DeadlineWorker:
         next_at = await asyncio.to_thread(self._store.next_deadline_at)
         timeout = IDLE_POLL_S
         if next_at is not None:
-            timeout = min(timeout, max(0.0, (next_at - self._now()).total_seconds()))
+            timeout = min(timeout, max(0.0, self._wall_seconds(next_at - self._now())))
         await wait_or_timeout(self._wake, timeout)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.alerts.escalation import AlertPolicy
-from gateway.clock import wait_or_timeout
+from gateway.clock import Clock, EventClock, wait_or_timeout
 from gateway.devices import DeviceState, advance
 from gateway.errors import StoreUnavailable
 from gateway.ingest import Inbox, Message
@@ -70,7 +70,7 @@ class Pipeline:
         store: Store,
         route: Route,
         health: Health,
-        now: Callable[[], datetime],
+        clock: Clock,
         on_committed: Callable[[list[Message]], None],
         on_alerts: Callable[[], None],
         on_readings: Callable[[list[Accepted]], None] | None = None,
@@ -82,7 +82,9 @@ class Pipeline:
         self._store = store
         self._route = route
         self._health = health
-        self._now = now
+        self._clock = clock
+        self._now = clock.now
+        self._clock_topic: str | None = None
         self._on_committed = on_committed
         self._on_alerts = on_alerts
         self._on_readings = on_readings
@@ -107,6 +109,10 @@ class Pipeline:
             except Exception:  # a bug in one batch must not stop ingest
                 log.exception("ingest_step_failed messages=%d", len(messages))
                 self._on_committed(messages)
+
+    def follow_clock(self, topic: str) -> None:
+        """Take `topic`'s messages as the simulator's clock ticks (event-time mode)."""
+        self._clock_topic = topic
 
     @property
     def _root_id(self) -> str:
@@ -133,7 +139,9 @@ class Pipeline:
             # cleared before reading the next due time: a hold added after this is seen
             self._timer_wake.clear()
             due_at = self._engine.next_due_at()
-            timeout = None if due_at is None else max(0.0, (due_at - self._now()).total_seconds())
+            timeout = (
+                None if due_at is None else max(0.0, self._clock.wall_seconds(due_at - self._now()))
+            )
             await wait_or_timeout(self._timer_wake, timeout)
             try:
                 await self._step(self._tick, [])
@@ -151,6 +159,10 @@ class Pipeline:
         batch = Batch()
         ingest = self._health.ingest
         for message in messages:
+            if message.topic == self._clock_topic and isinstance(self._clock, EventClock):
+                if self._clock.tick(message.payload):
+                    self._timer_wake.set()  # due times may have come
+                continue
             ingest.received += 1
             result = self._adapters.adapt(
                 message.topic, message.payload, message.received_at, self._registry.kind_of
@@ -165,6 +177,8 @@ class Pipeline:
                 continue
             reading = accepted.reading
             ingest.accepted += 1
+            self._clock.advance(reading.event_at)
+            now = max(now, self._now())
             self._add_events(batch, self._engine.observe(reading, now))
             batch.states[reading.device_id] = self.states[reading.device_id]
             if accepted.is_change:

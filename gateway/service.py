@@ -17,6 +17,7 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import uvicorn
@@ -29,7 +30,7 @@ from gateway.api.app import create_app
 from gateway.api.deps import AppContext
 from gateway.auth import Auth, hash_token
 from gateway.channels.registry import build_channels, close_channels
-from gateway.clock import utcnow
+from gateway.clock import Clock, EventClock, WallClock, utcnow
 from gateway.config import Settings
 from gateway.deadlines import DeadlineWorker
 from gateway.ingest import Inbox, MqttIngest
@@ -72,6 +73,8 @@ def load_files(settings: Settings) -> Loaded:
         native_topic_root=settings.mqtt.topic_root,
         max_payload_bytes=settings.mqtt.max_payload_bytes,
         extra_dirs=settings.adapter_dirs,
+        # event time may run far ahead of the wall in an accelerated simulation
+        max_clock_skew=timedelta(days=3650) if settings.clock == "event" else timedelta(minutes=5),
     )
     return Loaded(
         site=site, rules=load_rules(settings.rules_file), roster=roster, adapters=adapters
@@ -93,7 +96,10 @@ async def serve(
     auth = Auth(loaded.roster, hash_token(admin.get_secret_value()) if admin else None)
     engine = Engine(loaded.rules, loaded.site.timezone, registry.where())
     inbox = Inbox(loop, INBOX_CAPACITY, health)
-    ingest = MqttIngest(settings.mqtt, adapters.subscriptions(), inbox, health)
+    clock: Clock = EventClock() if settings.clock == "event" else WallClock()
+    clock_topic = f"{settings.mqtt.topic_root}/v1/simulator/clock"
+    topics = adapters.subscriptions() + ([clock_topic] if settings.clock == "event" else [])
+    ingest = MqttIngest(settings.mqtt, topics, inbox, health)
 
     async with httpx.AsyncClient() as http:
         channels = build_channels(settings.channels, settings.webhooks, http, loaded.site.timezone)
@@ -104,12 +110,14 @@ async def serve(
             channels=[ChannelRef(type_, name) for type_, name in channels],
             roster=loaded.roster,
             tz=loaded.site.timezone,
-            now=utcnow,
+            now=clock.now,
             links=links,
             resident_phones=loaded.site.resident_phones,
         )
         policy = alert_policy(settings)
-        deadlines = DeadlineWorker(store, route, policy, utcnow, outbox.wake)
+        deadlines = DeadlineWorker(
+            store, route, policy, clock.now, outbox.wake, wall_seconds=clock.wall_seconds
+        )
 
         def on_alerts() -> None:
             outbox.wake()
@@ -131,13 +139,15 @@ async def serve(
             store=store,
             route=route,
             health=health,
-            now=utcnow,
+            clock=clock,
             on_committed=ingest.ack,
             on_alerts=on_alerts,
             on_readings=on_readings,
             policy=policy,
         )
         pipeline.restore()
+        if settings.clock == "event":
+            pipeline.follow_clock(clock_topic)
 
         # API threads change the registry; the engine is the loop's: hand the change over
         def places_changed() -> None:
@@ -149,7 +159,7 @@ async def serve(
             registry=registry,
             health=health,
             route=route,
-            now=utcnow,
+            now=clock.now,
             auth=auth,
             tz=loaded.site.timezone,
             links=links,

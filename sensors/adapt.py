@@ -12,7 +12,7 @@ whose `adapter` names the adapter that refused it, or "none" when no pattern mat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sensors.declared import DeclaredAdapter, KindOf
@@ -52,10 +52,18 @@ class AdapterSet:
         native_topic_root: str = "gridgate",
         max_payload_bytes: int = 65536,
         extra_dirs: Sequence[Path] = (),
+        max_clock_skew: timedelta = timedelta(minutes=5),
     ) -> AdapterSet:
         """Shipped adapters, then each site folder's `*.yaml`; raise FileError on any
-        bad file, a repeated adapter name, or a topic pattern two adapters would share."""
-        native = NativeAdapter(topic_root=native_topic_root, max_payload_bytes=max_payload_bytes)
+        bad file, a repeated adapter name, or a topic pattern two adapters would share.
+
+        `max_clock_skew`: how far ahead of arrival an event time may be (a simulation
+        running faster than the wall clock needs far more than the default)."""
+        native = NativeAdapter(
+            topic_root=native_topic_root,
+            max_payload_bytes=max_payload_bytes,
+            max_clock_skew=max_clock_skew,
+        )
         paths = shipped_paths() + [p for folder in extra_dirs for p in folder_paths(folder)]
         return cls.of_paths(native, paths, max_payload_bytes=max_payload_bytes)
 
