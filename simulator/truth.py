@@ -7,11 +7,11 @@ door_forced_at_night  a door opening (closed → open) whose instant lies in the
                       window (01:00-04:00 local): due at the opening. Any door incident.
 door_flapping         `flap_count` openings within `flap_window_s`: due at the last of them.
 smoke_detected, gas_detected, water_leak   due when the sensor first reports it.
-flood_level_high      due at the first report with level_cm >= `flood_level_cm`.
+flood_level           due `flood_hold_s` after the first report with level_cm >= `flood_level_cm`.
 device_offline        due `offline_hold_s` after the availability goes offline, when the
                       device is still offline then.
 battery_low           due at the first report with battery < `battery_low_pct`.
-elderly_inactive      due `inactive_hold_s` after the last opening of the watched door,
+elderly_inactivity    due `inactive_hold_s` after the last opening of the watched door,
                       when no opening came in between.
 storm                 nothing: re-reports of unchanged state raise no alert.
 
@@ -39,10 +39,10 @@ DOOR_FLAPPING = "door_flapping"
 SMOKE_DETECTED = "smoke_detected"
 GAS_DETECTED = "gas_detected"
 WATER_LEAK = "water_leak"
-FLOOD_LEVEL_HIGH = "flood_level_high"
+FLOOD_LEVEL_HIGH = "flood_level"
 DEVICE_OFFLINE = "device_offline"
 BATTERY_LOW = "battery_low"
-ELDERLY_INACTIVE = "elderly_inactive"
+ELDERLY_INACTIVE = "elderly_inactivity"
 RULES = (
     DOOR_LEFT_OPEN, DOOR_FORCED_AT_NIGHT, DOOR_FLAPPING, SMOKE_DETECTED, GAS_DETECTED,
     WATER_LEAK, FLOOD_LEVEL_HIGH, DEVICE_OFFLINE, BATTERY_LOW, ELDERLY_INACTIVE,
@@ -64,11 +64,13 @@ class Holds:
     night_hold_s: float = NIGHT_HOLD_S
     night: NightWindow = NightWindow()  # noqa: RUF009  # frozen dataclass, safe to share
     quiet: NightWindow = field(default_factory=lambda: quiet_window(ZoneInfo(DEFAULT_TIMEZONE)))
-    flap_count: int = 10
-    flap_window_s: float = 120.0
-    flood_level_cm: float = 30.0
+    # defaults follow the shipped rules (rules/defaults/*.yaml); each is a CLI option
+    flap_count: int = 31  # door_flapping: more than 30 openings in 10 minutes
+    flap_window_s: float = 600.0
+    flood_level_cm: float = 30.0  # flood_level: above 30 cm ...
+    flood_hold_s: float = 60.0  # ... for 60 s
     offline_hold_s: float = 0.0
-    battery_low_pct: float = 20.0
+    battery_low_pct: float = 15.0  # battery_low: below 15 %
     inactive_hold_s: float = 86_400.0
 
     def hold_at(self, at: datetime) -> timedelta:
@@ -128,7 +130,7 @@ def expected_alerts(
         elif kind == IncidentKind.FLOOD:
             high = [ms for ms, cm in physics.flood_levels(incident) if cm >= holds.flood_level_cm]
             if high and played(high[0]):
-                add(FLOOD_LEVEL_HIGH, at(high[0]))
+                add(FLOOD_LEVEL_HIGH, at(high[0]) + timedelta(seconds=holds.flood_hold_s))
         elif kind == IncidentKind.BATTERY_DRAIN:
             low = [
                 ms for ms, pct in physics.battery_levels(incident) if pct < holds.battery_low_pct

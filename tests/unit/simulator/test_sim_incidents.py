@@ -74,20 +74,21 @@ def test_no_resident_opens_a_door_in_the_quiet_hours() -> None:
     )
 
 
-def test_a_flapping_door_is_due_at_the_tenth_opening_within_two_minutes() -> None:
-    messages, truth = _run(StagedIncident(IncidentKind.DOOR_FLAPPING, "door-1", 60, 60, 12))
+def test_a_flapping_door_is_due_at_the_31st_opening_within_ten_minutes() -> None:
+    # the shipped rule: opened more than 30 times in 10 minutes
+    messages, truth = _run(StagedIncident(IncidentKind.DOOR_FLAPPING, "door-1", 60, 120, 35))
     opens = [m.at for m in _of(messages, "door-1") if m.payload["fields"]["open"]]
-    began_at, ended_at = START_AT + timedelta(seconds=60), START_AT + timedelta(seconds=120)
+    began_at, ended_at = START_AT + timedelta(seconds=60), START_AT + timedelta(seconds=180)
     flap = [o for o in opens if began_at <= o < ended_at]
-    assert len(flap) == 12
-    assert truth == [("door_flapping", "door-1", flap[9] - START_AT)]
+    assert len(flap) == 35
+    assert truth == [("door_flapping", "door-1", flap[30] - START_AT)]
 
 
-def test_a_rising_flood_is_due_at_the_first_level_over_the_threshold() -> None:
+def test_a_rising_flood_is_due_a_minute_after_the_first_level_over_the_threshold() -> None:
     messages, truth = _run(StagedIncident(IncidentKind.FLOOD, "level-1", 60, 1200))
     levels = [(m.at, m.payload["fields"]["level_cm"]) for m in _of(messages, "level-1")]
     first = next(at for at, cm in levels if cm >= 30)
-    assert truth == [("flood_level_high", "level-1", first - START_AT)]
+    assert truth == [("flood_level", "level-1", first - START_AT + timedelta(seconds=60))]
     rising = [cm for at, cm in levels if START_AT + timedelta(seconds=60) <= at < first]
     assert rising == sorted(rising)
     assert levels[-1][1] == 0.0  # pumped out at the end
@@ -108,22 +109,22 @@ def test_an_offline_device_goes_silent_then_comes_back() -> None:
     assert truth == [("device_offline", "smoke-1", timedelta(seconds=120))]
 
 
-def test_a_draining_battery_is_due_at_the_first_report_below_20() -> None:
+def test_a_draining_battery_is_due_at_the_first_report_below_15() -> None:
     messages, truth = _run(StagedIncident(IncidentKind.BATTERY_DRAIN, "door-1", 60, 1200))
     battery = [
         (m.at, m.payload["fields"]["battery"])
         for m in _of(messages, "door-1")
         if "battery" in m.payload["fields"] and m.at >= START_AT + timedelta(seconds=60)
     ]
-    first = next(at for at, pct in battery if pct < 20)
+    first = next(at for at, pct in battery if pct < 15)
     assert truth == [("battery_low", "door-1", first - START_AT)]
-    assert battery[-1][1] < 20  # it stays low
+    assert battery[-1][1] < 15  # it stays low
 
 
 def test_an_inactive_elderly_resident_is_due_a_day_after_the_last_opening() -> None:
     incident = StagedIncident(IncidentKind.ELDERLY_INACTIVE, "door-1", 600, 25 * 3600)
     messages, truth = _run(incident, 26)
-    assert truth == [("elderly_inactive", "door-1", timedelta(seconds=600, days=1))]
+    assert truth == [("elderly_inactivity", "door-1", timedelta(seconds=600, days=1))]
     opens = [m.at - START_AT for m in _of(messages, "door-1") if m.payload["fields"]["open"]]
     assert timedelta(seconds=600) in opens
     # the door is open 5 s at 600 s (heartbeats may re-report that), then never for 25 h
