@@ -26,7 +26,7 @@ from gateway.auth import hash_token, new_token
 from gateway.backup import BackupError, backup
 from gateway.broker import BrokerError, LocalBroker
 from gateway.clock import utcnow
-from gateway.config import DEFAULT_SITE, Settings, load_settings, masked
+from gateway.config import DEFAULT_ROSTER, DEFAULT_SITE, Settings, load_settings, masked
 from gateway.registry import Registry
 from gateway.service import Loaded, load_files, serve
 from gateway.site import load_site
@@ -121,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             else "telemetry: off"
         )
         return 0
+    if (
+        args.command == "demo"
+        and settings.roster_file is None
+        and settings.site_file == DEFAULT_SITE
+    ):
+        settings.roster_file = DEFAULT_ROSTER  # the demo community's people
+        loaded = load_files(settings)
     if args.command == "token":
         return _token(settings, loaded, args.person, args.label)
     logs.configure(settings.log)
@@ -177,6 +184,20 @@ def _backup(settings: Settings, path: Path, *, overwrite: bool) -> int:
     return 0
 
 
+def _demo_leader_token(settings: Settings, loaded: Loaded) -> tuple[str, str] | None:
+    """A token for the demo roster's first grid leader, to see the dashboard as they do."""
+    leader = next((p for p in loaded.roster.people.values() if p.role.value == "grid_leader"), None)
+    if leader is None:
+        return None
+    token = new_token()
+    store = Store(settings.database_path)
+    try:
+        store.add_token(hash_token(token), leader.id, "demo", utcnow())
+    finally:
+        store.close()
+    return leader.name, token
+
+
 def _port_is_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -207,10 +228,15 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
         settings.auth = settings.auth.model_copy(update={"admin_token": SecretStr(admin)})
         _out(f"admin token {admin}  (this run only; set GRIDGATE_AUTH__ADMIN_TOKEN to keep one)")
 
+    leader = _demo_leader_token(settings, loaded)
+
     def announce(port: int) -> None:
         base = f"http://{settings.api.host}:{port}"
         login = f"#token={admin}" if admin else ""
         _out(f"dashboard   {base}/{login}")
+        if leader is not None:
+            name, token = leader
+            _out(f"            {base}/#token={token}  (grid leader {name}: their grid only)")
         _out(f"API         {base}/alerts  {base}/doors  {base}/health  {base}/metrics")
         _out(f"API docs    {base}/docs  (Authorize with the admin token)")
         _out("stop        Ctrl-C")

@@ -36,6 +36,8 @@ from sensors.kinds import Kind
 from sensors.yamlfile import problems_from, read_yaml
 
 DEFAULT_SITE = Path(__file__).parent / "defaults" / "site.demo.yaml"
+# the demo community's people (gridgate simulate site --seed 7 --roster ...); the demo uses it
+DEFAULT_ROSTER = Path(__file__).parent / "defaults" / "roster.demo.yaml"
 
 
 class _Section(BaseModel):

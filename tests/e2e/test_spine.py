@@ -26,15 +26,20 @@ pytestmark = pytest.mark.integration
 DEMO_SITE = REPO / "gateway" / "defaults" / "site.demo.yaml"
 
 
-def test_shipped_demo_site_is_what_the_simulator_generates_for_seed_7(tmp_path: Path) -> None:
-    out = tmp_path / "site.yaml"
+def test_shipped_demo_site_and_roster_are_what_the_simulator_generates_for_seed_7(
+    tmp_path: Path,
+) -> None:
+    out, roster = tmp_path / "site.yaml", tmp_path / "roster.yaml"
     subprocess.run(
-        [sys.executable, "-m", "simulator", "site", "--seed", "7", "--out", str(out)],
+        [sys.executable, "-m", "simulator", "site", "--seed", "7", "--out", str(out)]
+        + ["--roster", str(roster)],
         check=True,
         cwd=REPO,
         timeout=30,
     )
     assert out.read_text(encoding="utf-8") == DEMO_SITE.read_text(encoding="utf-8")
+    shipped = REPO / "gateway" / "defaults" / "roster.demo.yaml"
+    assert roster.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
 
 
 def test_simulated_door_left_open_reaches_the_webhook_and_the_api_and_people_close_it(
