@@ -30,9 +30,9 @@ def test_shipped_demo_site_and_roster_are_what_the_simulator_generates_for_seed_
     tmp_path: Path,
 ) -> None:
     out, roster = tmp_path / "site.yaml", tmp_path / "roster.yaml"
+    argv = ["site", "--seed", "7", "--out", str(out), "--roster", str(roster)]
     subprocess.run(
-        [sys.executable, "-m", "simulator", "site", "--seed", "7", "--out", str(out)]
-        + ["--roster", str(roster)],
+        [sys.executable, "-m", "simulator", *argv],
         check=True,
         cwd=REPO,
         timeout=30,
