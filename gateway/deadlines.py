@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from gateway.alerts.escalation import AlertPolicy
 from gateway.clock import wait_or_timeout
-from gateway.errors import StoreUnavailable
+from gateway.rounds import run_rounds
 from gateway.store.db import Route, Store
 
 log = logging.getLogger(__name__)
@@ -43,15 +43,7 @@ class DeadlineWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self._round()
-            except StoreUnavailable as exc:
-                log.warning("deadlines_store_unavailable reason=%s", exc.reason)
-                await asyncio.sleep(1.0)
-            except Exception:  # the task must outlive any one bad alert
-                log.exception("deadlines_round_failed")
-                await asyncio.sleep(1.0)
+        await run_rounds("deadlines", self._round)
 
     async def _round(self) -> None:
         self._wake.clear()

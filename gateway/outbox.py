@@ -22,7 +22,7 @@ from typing import Any
 from gateway.channels.base import Channel, Digesting, Outcome, Result
 from gateway.clock import wait_or_timeout
 from gateway.config import OutboxSettings
-from gateway.errors import StoreUnavailable
+from gateway.rounds import run_rounds
 from gateway.stats import Health
 from gateway.store.db import Delivery, Store
 
@@ -78,15 +78,7 @@ class OutboxWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        while not self._is_closing:
-            try:
-                await self._round()
-            except StoreUnavailable as exc:
-                log.warning("outbox_store_unavailable reason=%s", exc.reason)
-                await asyncio.sleep(1.0)
-            except Exception:  # the worker must outlive any one bad row
-                log.exception("outbox_round_failed")
-                await asyncio.sleep(1.0)
+        await run_rounds("outbox", self._round, is_done=lambda: self._is_closing)
 
     async def _round(self) -> None:
         # clear before looking, so a wake-up during the look is not lost

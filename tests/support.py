@@ -259,3 +259,17 @@ def fast_rules(tmp: Path, hold_s: float) -> Path:
     path = tmp / "rules.fast.yaml"
     path.write_text(FAST_RULES.format(hold_s=hold_s), encoding="utf-8")
     return path
+
+
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def fault_line(path: Path) -> int:
+    """The line a bad-file fixture marks with `# fault`."""
+    marked = [
+        number
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "# fault" in text
+    ]
+    assert len(marked) == 1, f"{path.name} must mark exactly one line"
+    return marked[0]

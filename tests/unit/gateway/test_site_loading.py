@@ -10,19 +10,9 @@ from gateway.config import DEFAULT_SITE
 from gateway.site import Level, Mount, load_site
 from sensors.errors import FileError
 from sensors.kinds import Kind
+from tests.support import fault_line
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
-
-
-def fault_line(path: Path) -> int:
-    """The line a fixture marks with `# fault`."""
-    marked = [
-        number
-        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if "# fault" in text
-    ]
-    assert len(marked) == 1, f"{path.name} must mark exactly one line"
-    return marked[0]
 
 
 def load_error(path: Path) -> FileError:

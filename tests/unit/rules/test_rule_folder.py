@@ -13,19 +13,10 @@ from rules.check import read_readings as read_stream
 from rules.model import DEFAULT_RULES, AbsenceRule, load_rules
 from sensors.errors import FileError
 from sensors.kinds import PLACED_KINDS
+from tests.support import fault_line
 
 RULE_FIXTURES = Path(__file__).parents[2] / "fixtures" / "rules"
 SHANGHAI_NAME = "Asia/Shanghai"
-
-
-def fault_line(path: Path) -> int:
-    marked = [
-        number
-        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if "# fault" in text
-    ]
-    assert len(marked) == 1, f"{path.name} must mark exactly one line"
-    return marked[0]
 
 
 @pytest.mark.parametrize(
