@@ -9,7 +9,9 @@ compound gate), smoke sensors on a unit or a building. See docs/site.md for the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import concurrent.futures
+import multiprocessing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -248,7 +250,7 @@ def mount_for(kind: Kind, level: Level) -> Mount | str:
     return _LEVEL_MOUNTS[level]
 
 
-def compile_site(spec: SiteFile, path: Path | None, lines: dict[Loc, int]) -> Site:
+def compile_site(spec: SiteFile, path: Path | None, lines: Mapping[Loc, int]) -> Site:
     """Cross-check a validated site file and index it; every problem names its line."""
     problems: list[Problem] = []
     nodes: dict[str, tuple[Node, ...]] = {}
@@ -295,7 +297,24 @@ def compile_site(spec: SiteFile, path: Path | None, lines: dict[Loc, int]) -> Si
     return Site(spec.name, ZoneInfo(spec.timezone), path, devices, nodes, phones)
 
 
+# Past this size the file is read in a child process: parsing leaves hundreds of MB of
+# freed-but-kept heap behind (a 100,000-device file: ~600 MB), the compiled site is ~1/4.
+BIG_FILE_BYTES = 2 * 1024 * 1024
+
+
 def load_site(path: Path) -> Site:
     """Read, validate and cross-check a site file; raise FileError naming path and line."""
+    try:
+        is_big = path.stat().st_size > BIG_FILE_BYTES
+    except OSError:
+        is_big = False  # _read_site says why it cannot be read
+    if not is_big:
+        return _read_site(path)
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_read_site, path).result()
+
+
+def _read_site(path: Path) -> Site:
     spec, lines = load_model(path, SiteFile)
     return compile_site(spec, path, lines)

@@ -8,6 +8,7 @@ bad file leaves the rules in force untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from rules.model import DEFAULT_MAX_LATENESS_S, NodeOfflineRule, RuleFile
@@ -29,7 +30,7 @@ def rule_paths(path: Path) -> list[Path]:
 
 def load_rules(path: Path) -> RuleFile:
     """Read and validate a rule file or folder; raise FileError naming path and line."""
-    loaded: list[tuple[Path, RuleFile, dict[Loc, int]]] = []
+    loaded: list[tuple[Path, RuleFile, Mapping[Loc, int]]] = []
     for file in rule_paths(path):
         spec, lines = load_model(file, RuleFile)
         loaded.append((file, spec, lines))

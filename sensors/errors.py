@@ -35,3 +35,7 @@ class FileError(Exception):
         self.path = Path(path)
         self.problems = problems
         super().__init__("\n".join(p.render(path) for p in problems))
+
+    def __reduce__(self) -> tuple[type[FileError], tuple[Path, list[Problem]]]:
+        # crosses process boundaries (a big site file is read in a child process)
+        return (FileError, (self.path, self.problems))

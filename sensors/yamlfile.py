@@ -6,7 +6,7 @@ every one of them fails the same way: `path:line: where: reason`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ M = TypeVar("M", bound=BaseModel)
 
 Loc = tuple[str | int, ...]
 
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a 100,000-device site file is about 18 MB
 
 # Builds plain values from scalar nodes (tags already resolved by `yaml.compose`).
 _SCALARS = yaml.constructor.SafeConstructor()
@@ -63,12 +63,7 @@ def dotted(loc: Sequence[str | int]) -> str:
 
 def read_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
     """Parse `path` into plain values and a map from each value's location to its line."""
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FileError(path, [Problem(None, "", f"cannot read file: {exc.strerror}")]) from exc
-    if size > MAX_FILE_BYTES:
-        raise FileError(path, [Problem(None, "", f"file is {size} bytes, over {MAX_FILE_BYTES}")])
+    _check_size(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -127,10 +122,70 @@ def _strip_tags(loc: Loc, lines: Mapping[Loc, int], *, is_missing: bool) -> Loc:
     return tuple(cleaned)
 
 
-def load_model(path: Path, model: type[M]) -> tuple[M, dict[Loc, int]]:
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml when built in
+    """libyaml's parser with the safe constructor, refusing duplicate keys like the
+    line-keeping reader does."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+class LazyLines(Mapping[Loc, int]):
+    """Line numbers of a file, read only when an error needs them.
+
+    The fast path parses with libyaml and keeps no positions (a 100,000-device site file
+    would need millions of entries); a problem found later (a cross-check) asks for lines
+    and the file is read again, slowly, keeping them.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lines: dict[Loc, int] | None = None
+
+    def _load(self) -> dict[Loc, int]:
+        if self._lines is None:
+            self._lines = read_yaml(self._path)[1]
+        return self._lines
+
+    def __getitem__(self, loc: Loc) -> int:
+        return self._load()[loc]
+
+    def __contains__(self, loc: object) -> bool:
+        return loc in self._load()
+
+    def __iter__(self) -> Iterator[Loc]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+def load_model(path: Path, model: type[M]) -> tuple[M, Mapping[Loc, int]]:
     """Read and validate `path` as `model`; raise FileError with lines on any problem."""
-    data, lines = read_yaml(path)
+    _check_size(path)
     try:
-        return model.model_validate(data), lines
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_FastLoader)  # noqa: S506  # a safe loader
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data, _ = read_yaml(path)  # the slow reader raises, saying where and why
+    try:
+        return model.model_validate({} if data is None else data), LazyLines(path)
     except ValidationError as exc:
-        raise FileError(path, problems_from(exc, lines)) from exc
+        raise FileError(path, problems_from(exc, read_yaml(path)[1])) from exc
+
+
+def _check_size(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FileError(path, [Problem(None, "", f"cannot read file: {exc.strerror}")]) from exc
+    if size > MAX_FILE_BYTES:
+        raise FileError(path, [Problem(None, "", f"file is {size} bytes, over {MAX_FILE_BYTES}")])

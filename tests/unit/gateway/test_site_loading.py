@@ -149,3 +149,17 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path: Path) -> None:
 
     assert [p.line for p in error.problems] == [6, 12]
     assert len(str(error).splitlines()) == 2
+
+
+def test_a_big_site_file_is_read_in_a_child_process_with_the_same_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gateway.site
+
+    monkeypatch.setattr(gateway.site, "BIG_FILE_BYTES", 0)  # every file counts as big
+    site = load_site(DEFAULT_SITE)
+    assert len(site.devices) == 10
+    path = FIXTURES / "site.unknown-key.yaml"
+    error = load_error(path)
+    assert error.path == path
+    assert error.problems[0].line == fault_line(path)
