@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -269,3 +269,35 @@ def test_an_invalid_site_file_stops_start_up_with_path_line_and_reason(tmp_path:
     assert result.returncode == 2
     assert f"{site}:8: district.streets[0].colour: Extra inputs are not permitted" in result.stderr
     assert not (tmp_path / "state").exists(), "nothing may start on a bad file"
+
+
+def test_a_hold_timer_survives_a_restart_and_fires_once_right_after_start(
+    broker: LocalBroker,
+    topic_root: str,
+    receiver: WebhookReceiver,
+    publisher: Publisher,
+    gateways: StartGateway,
+    tmp_path: Path,
+) -> None:
+    gw = gateways(
+        broker.port,
+        topic_root,
+        rules_file=fast_rules(tmp_path, hold_s=2.0),
+        webhooks=[{"name": "ops", "url": receiver.url}],
+    )
+    publisher.publish(f"{topic_root}/v1/door-b3-u2/reading", door(True))
+    wait_until(lambda: gw.get("/ingest/stats")["accepted"] == 1, 5, "the open report")
+    gw.stop()  # before the door is due
+    time_down = datetime.now(UTC)
+    wait_until(lambda: datetime.now(UTC) - time_down > timedelta(seconds=2.5), 5, "due time")
+    gw.start()
+    (alert,) = wait_until(lambda: _alerts(gw), 5, "the alert due while the gateway was down")
+    opened_at = datetime.fromisoformat(alert["opened_at"])
+    assert datetime.fromisoformat(alert["due_at"]) - opened_at == timedelta(seconds=2)
+    wait_until(lambda: receiver.requests, 5, "the webhook")
+
+    gw.stop()
+    gw.start()  # a second restart raises nothing again
+    wait_until(lambda: gw.get("/health")["status"] == "ok", 5, "health")
+    assert len(_alerts(gw)) == 1
+    assert receiver.events() == [("alert.raised", "door-b3-u2")]
