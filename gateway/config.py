@@ -56,6 +56,18 @@ class MqttSettings(_Section):
     reconnect_min_s: float = Field(0.5, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
     max_payload_bytes: int = Field(64 * 1024, ge=256, le=16 * 1024 * 1024)
+    # TLS: on with `tls`; `ca_file` verifies the broker, cert/key files for client certs
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class StoreSettings(_Section):
+    # how long a write waits for a lock another process holds before it fails (and retries)
+    busy_timeout_s: float = Field(5.0, gt=0, le=300)
+    # a ceiling on the database size in pages (4 KiB); for tests of a full disk, 0: none
+    max_pages: int = Field(0, ge=0)
 
 
 class ApiSettings(_Section):
@@ -227,6 +239,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     auth: AuthSettings = AuthSettings()
     escalation: EscalationSettings = EscalationSettings()
+    store: StoreSettings = StoreSettings()
     roster_file: Path | None = None
     # wall: the machine's clock. event: time follows the readings' event_at and the
     # simulator's clock ticks, for accelerated simulations and replays (docs/simulator.md)

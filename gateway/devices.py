@@ -48,6 +48,17 @@ class DeviceState:
         return DoorState.OPEN if value else DoorState.CLOSED
 
 
+def is_duplicate(state: DeviceState | None, reading: Reading) -> bool:
+    """The same reading again: same event time, nothing new in it (an MQTT redelivery after
+    a reconnect, or a sensor repeating itself). Applying it twice must change nothing."""
+    return (
+        state is not None
+        and reading.kind != Kind.AVAILABILITY
+        and state.last_event_at == reading.event_at
+        and all(state.fields.get(k) == v for k, v in reading.fields.items())
+    )
+
+
 def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceState | None:
     """Apply `reading` to a device of `kind`; None when the reading is out of order."""
     if reading.kind == Kind.AVAILABILITY:

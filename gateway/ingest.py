@@ -104,6 +104,12 @@ class MqttIngest:
         if settings.username is not None:
             password = settings.password.get_secret_value() if settings.password else None
             client.username_pw_set(settings.username, password)
+        if settings.tls:
+            client.tls_set(
+                ca_certs=str(settings.ca_file) if settings.ca_file else None,
+                certfile=str(settings.cert_file) if settings.cert_file else None,
+                keyfile=str(settings.key_file) if settings.key_file else None,
+            )
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.reconnect_delay_set(
             min_delay=max(1, round(settings.reconnect_min_s)),

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from gateway.alerts.escalation import AlertPolicy
 from gateway.clock import Clock, EventClock, wait_or_timeout
-from gateway.devices import DeviceState, advance
+from gateway.devices import DeviceState, advance, is_duplicate
 from gateway.errors import StoreUnavailable
 from gateway.ingest import Inbox, Message
 from gateway.registry import Registry
@@ -85,6 +85,7 @@ class Pipeline:
         self._clock = clock
         self._now = clock.now
         self._clock_topic: str | None = None
+        self._is_stopping = False
         self._on_committed = on_committed
         self._on_alerts = on_alerts
         self._on_readings = on_readings
@@ -130,7 +131,9 @@ class Pipeline:
         self._timer_wake.set()
 
     async def pause(self) -> None:
-        """Wait for the step in hand to be committed, then take no further step."""
+        """Wait for the step in hand to be committed (or, if the store keeps failing, given
+        up unacknowledged: the broker sends it again), then take no further step."""
+        self._is_stopping = True
         await self._lock.acquire()
 
     async def run_timers(self) -> None:
@@ -197,6 +200,9 @@ class Pipeline:
         elif reading.kind not in (placement.kind, Kind.AVAILABILITY):
             reason = RejectReason.KIND_MISMATCH
             detail = f"device is a {placement.kind.value} sensor, reading says {reading.kind.value}"
+        elif is_duplicate(self.states.get(reading.device_id), reading):
+            reason = RejectReason.DUPLICATE
+            detail = "the same reading was already applied (same event_at and fields)"
         else:
             before = self.states.get(reading.device_id)
             state = advance(before, reading, placement.kind)
@@ -272,8 +278,9 @@ class Pipeline:
             batch = work(now)
             evaluated = time.perf_counter()
             self._health.steps.evaluate.observe(evaluated - started)
+            if batch and not await self._write(batch, now):
+                return  # stopping with the store failing: nothing acknowledged, nothing lost
             if batch:
-                await self._write(batch, now)
                 self._health.steps.write.observe(time.perf_counter() - evaluated)
             self._on_committed(messages)
             accepted, self._accepted = self._accepted, []
@@ -284,8 +291,10 @@ class Pipeline:
         if batch.events:
             self._on_alerts()
 
-    async def _write(self, batch: Batch, now: datetime) -> None:
-        """Commit the batch; while the store fails, keep trying (the decisions are made)."""
+    async def _write(self, batch: Batch, now: datetime) -> bool:
+        """Commit the batch; while the store fails, keep trying (the decisions are made).
+
+        False only when the gateway stops before the store recovers."""
         delay = 0.2
         while True:
             try:
@@ -293,8 +302,10 @@ class Pipeline:
             except StoreUnavailable as exc:
                 self._health.store_error = exc.reason
                 log.error("store_write_failed reason=%s retry_in_s=%.1f", exc.reason, delay)
+                if self._is_stopping:
+                    return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)
                 continue
             self._health.store_error = None
-            return
+            return True

@@ -88,7 +88,11 @@ async def serve(
     loop = asyncio.get_running_loop()
     health = Health()
     health.ingest.started_at = utcnow()
-    store = Store(settings.database_path)
+    store = Store(
+        settings.database_path,
+        busy_timeout_s=settings.store.busy_timeout_s,
+        max_pages=settings.store.max_pages,
+    )
     adapters = loaded.adapters
     registry = Registry(loaded.site, store.load_devices())
     _add_stored_people(loaded, store)

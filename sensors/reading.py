@@ -39,6 +39,7 @@ class RejectReason(StrEnum):
     KIND_MISMATCH = "kind_mismatch"
     FUTURE_EVENT_TIME = "future_event_time"
     OUT_OF_ORDER = "out_of_order"
+    DUPLICATE = "duplicate"  # the same reading again (a redelivery): applied once only
     # a topic an adapter subscribes to but declares as not its devices' (zigbee2mqtt/bridge)
     IGNORED_TOPIC = "ignored_topic"
 

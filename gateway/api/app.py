@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway.api.deps import AppContext
+from gateway.api.limits import BodyLimit
 from gateway.api.routes import (
     alerts,
     devices,
@@ -41,6 +42,7 @@ def create_app(context: AppContext) -> FastAPI:
         version="0.1.0",
     )
     app.state.context = context
+    app.add_middleware(BodyLimit)
     app.include_router(alerts.router)
     app.include_router(doors.router)
     app.include_router(devices.router)

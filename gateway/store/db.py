@@ -163,8 +163,17 @@ def _alert(row: sqlite3.Row) -> Alert:
 
 
 class Store:
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout_s: float = 5.0,
+        max_pages: int = 0,
+    ) -> None:
         self.path = path
+        self._busy_timeout_ms = int(busy_timeout_s * 1000)
+        self._max_pages = max_pages
         path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
@@ -176,13 +185,20 @@ class Store:
             raise StoreUnavailable(str(path), str(exc)) from exc
 
     def _connect(self, synchronous: str) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        db = sqlite3.connect(
+            self.path,
+            check_same_thread=False,
+            isolation_level=None,
+            timeout=self._busy_timeout_ms / 1000,
+        )
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL survives a killed process; FULL also survives power loss
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=10000")
+        db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        if self._max_pages:
+            db.execute(f"PRAGMA max_page_count={self._max_pages}")
         return db
 
     def _migrate(self) -> None:
@@ -204,14 +220,22 @@ class Store:
                 raise StoreUnavailable(str(self.path), str(exc)) from exc
             try:
                 yield self._db
+            except sqlite3.Error as exc:  # disk full, I/O error: the store's trouble, not ours
+                self._rollback()
+                raise StoreUnavailable(str(self.path), str(exc)) from exc
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise StoreUnavailable(str(self.path), str(exc)) from exc
+
+    def _rollback(self) -> None:
+        """Undo the transaction in hand; SQLite may already have (a full disk does)."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

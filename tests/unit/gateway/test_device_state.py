@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.devices import DeviceState, DoorState, advance
+from gateway.devices import DeviceState, DoorState, advance, is_duplicate
 from sensors.kinds import KINDS, Kind
 from sensors.reading import Reading
 
@@ -142,3 +142,11 @@ def test_a_door_silent_for_longer_than_its_kind_allows_is_unknown_never_closed()
     closed = step(state, door(10, 11, open=False))  # seen again at T0 + 11 s
     assert closed.door_state(later + timedelta(seconds=11)) == DoorState.UNKNOWN
     assert closed.door_state(T0 + timedelta(hours=1)) == DoorState.CLOSED
+
+
+def test_the_same_reading_again_is_a_duplicate_and_a_new_one_is_not() -> None:
+    state = step(None, door(0, open=True))
+    assert is_duplicate(state, door(0, 5, open=True))  # redelivered later, same event
+    assert not is_duplicate(state, door(0, 5, open=False))  # same instant, other news
+    assert not is_duplicate(state, door(1, 5, open=True))  # a heartbeat: a new instant
+    assert not is_duplicate(None, door(0, open=True))
