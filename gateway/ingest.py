@@ -186,7 +186,9 @@ class MqttIngest:
         properties: Properties | None,
     ) -> None:
         self._health.is_broker_connected = False
-        self._health.broker_error = f"disconnected: {reason_code}"
+        refused = (self._health.broker_error or "").startswith("connect refused")
+        if not refused:  # a refusal (bad password) says more than the disconnect after it
+            self._health.broker_error = f"disconnected: {reason_code}"
         log.warning("mqtt_disconnected reason=%s (paho reconnects with backoff)", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:

@@ -54,11 +54,13 @@ def gateways(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     """Start gateways with `gateway_env` keywords; all are stopped at the end of the test."""
     started: list[GatewayProcess] = []
 
-    def start(broker_port: int, topic_root: str, **kwargs: object) -> GatewayProcess:
+    def start(
+        broker_port: int, topic_root: str, *, wait_connected: bool = True, **kwargs: object
+    ) -> GatewayProcess:
         env, port = gateway_env(tmp_path, broker_port, topic_root, **kwargs)  # type: ignore[arg-type]
         process = GatewayProcess(env=env, log_path=tmp_path / "gateway.log", api_port=port)
         started.append(process)
-        process.start()
+        process.start(wait_connected=wait_connected)
         return process
 
     yield start
