@@ -110,6 +110,7 @@ class MqttIngest:
                 certfile=str(settings.cert_file) if settings.cert_file else None,
                 keyfile=str(settings.key_file) if settings.key_file else None,
             )
+            client.tls_insecure_set(settings.tls_insecure)
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.reconnect_delay_set(
             min_delay=max(1, round(settings.reconnect_min_s)),

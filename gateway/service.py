@@ -169,7 +169,7 @@ async def serve(
             links=links,
             wake_outbox=outbox.wake,
         )
-        app = create_app(context)
+        app = create_app(context, max_body_bytes=settings.api.max_body_bytes)
         server = _ApiServer(
             uvicorn.Config(
                 app,

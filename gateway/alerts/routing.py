@@ -81,7 +81,7 @@ class Router:
 
     def __call__(self, alert: Alert, event: str) -> list[OutboxEntry]:
         body = notice(alert, event)
-        short = event.removeprefix("alert.")
+        short = event.removeprefix("alert.") + _reopen_mark(alert)
         entries: list[OutboxEntry] = []
         if event in FORWARDED_EVENTS:
             entries.extend(
@@ -150,6 +150,7 @@ class Router:
         # the n-th reminder or escalation is a new message, not a retry of the last one
         serial = {"alert.reminded": alert.reminders, "alert.escalated": alert.escalation_level}
         key = f"alert-{alert.id}-{event.removeprefix('alert.')}-{serial.get(event, 0)}"
+        key += _reopen_mark(alert)
         groups: dict[ChannelRef, list[Person]] = {}
         for person in people:
             for wanted in person.channels:
@@ -194,3 +195,9 @@ class Router:
         if with_link and self._links is not None and len(people) == 1:
             extra["link"] = self._links.url(alert.id, people[0].id, now)
         return extra
+
+
+def _reopen_mark(alert: Alert) -> str:
+    """Part of an idempotency key: a reopened alert's raise and clear are new messages,
+    not repeats of the first ones (which the outbox would drop as already queued)."""
+    return f"-r{alert.reopened}" if alert.reopened else ""

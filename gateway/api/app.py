@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gateway.api.deps import AppContext
-from gateway.api.limits import BodyLimit
+from gateway.api.limits import MAX_BODY_BYTES, BodyLimit
 from gateway.api.routes import (
     alerts,
     devices,
@@ -35,14 +35,14 @@ from gateway.errors import (
 WEB = Path(__file__).parent.parent / "web"
 
 
-def create_app(context: AppContext) -> FastAPI:
+def create_app(context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     app = FastAPI(
         title="gridgate",
         summary="Grid alerts from door and hazard sensors",
         version="0.1.0",
     )
     app.state.context = context
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.include_router(alerts.router)
     app.include_router(doors.router)
     app.include_router(devices.router)

@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def _redelivered(stats: dict[str, object]) -> int:
     return sum(int(r["count"]) for r in rejections if r["reason"] in ("duplicate", "out_of_order"))  # type: ignore[call-overload]
 
 
-def _at_least(items: list[dict[str, object]], n: int) -> list[dict[str, object]] | None:
+def _at_least(items: list[dict[str, Any]], n: int) -> list[dict[str, Any]] | None:
     return items if len(items) >= n else None
 
 

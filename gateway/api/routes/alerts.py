@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from gateway.alerts.lifecycle import Action
 from gateway.alerts.model import AlertState
-from gateway.api.deps import Context, Viewer, ensure_covers
+from gateway.api.deps import Context, RowId, Viewer, ensure_covers
 from gateway.api.schemas import (
     AckBody,
     AlertDetail,
@@ -49,7 +49,9 @@ def list_alerts(
     overdue: Annotated[bool | None, Query(description="a deadline passed")] = None,
     raised_after: datetime | None = None,
     raised_before: datetime | None = None,
-    before_id: Annotated[int | None, Query(ge=1, description="page: ids below this")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="page: ids below this")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlertOut]:
     """Newest first."""
@@ -74,7 +76,7 @@ def list_alerts(
     response_model=AlertDetail,
     responses={c: _ERRORS[c] for c in (401, 403, 404)},
 )
-def get_alert(context: Context, person: Viewer, alert_id: int) -> AlertDetail:
+def get_alert(context: Context, person: Viewer, alert_id: RowId) -> AlertDetail:
     alert = context.store.get_alert(alert_id)
     ensure_covers(person, alert.node_ids, f"alert {alert_id}")
     history = [TransitionOut.of(t) for t in context.store.transitions(alert_id)]
@@ -86,7 +88,7 @@ def get_alert(context: Context, person: Viewer, alert_id: int) -> AlertDetail:
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut, responses=_ERRORS)
-def acknowledge(context: Context, person: Viewer, alert_id: int, body: AckBody) -> AlertOut:
+def acknowledge(context: Context, person: Viewer, alert_id: RowId, body: AckBody) -> AlertOut:
     """Take the alert: a person is on it."""
     ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
     alert = context.store.act(
@@ -101,7 +103,7 @@ def acknowledge(context: Context, person: Viewer, alert_id: int, body: AckBody) 
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertOut, responses=_ERRORS)
-def resolve(context: Context, person: Viewer, alert_id: int, body: ResolveBody) -> AlertOut:
+def resolve(context: Context, person: Viewer, alert_id: RowId, body: ResolveBody) -> AlertOut:
     """Close the case with what was found."""
     ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
     alert = context.store.act(
@@ -117,7 +119,7 @@ def resolve(context: Context, person: Viewer, alert_id: int, body: ResolveBody) 
 
 
 @router.post("/{alert_id}/close", response_model=AlertOut, responses=_ERRORS)
-def close(context: Context, person: Viewer, alert_id: int, body: CloseBody) -> AlertOut:
+def close(context: Context, person: Viewer, alert_id: RowId, body: CloseBody) -> AlertOut:
     """Finish a resolved (or cleared) case. Grid leaders and above."""
     if person.role == Role.GRID_WORKER:
         raise HTTPException(status_code=403, detail="closing a case is for grid leaders and above")
@@ -129,7 +131,7 @@ def close(context: Context, person: Viewer, alert_id: int, body: CloseBody) -> A
 
 
 @router.post("/{alert_id}/assign", response_model=AlertOut, responses=_ERRORS)
-def assign(context: Context, person: Viewer, alert_id: int, body: AssignBody) -> AlertOut:
+def assign(context: Context, person: Viewer, alert_id: RowId, body: AssignBody) -> AlertOut:
     """Give the alert to a person who covers its place; they are told."""
     alert = context.store.get_alert(alert_id)
     ensure_covers(person, alert.node_ids, f"alert {alert_id}")
@@ -148,7 +150,7 @@ def assign(context: Context, person: Viewer, alert_id: int, body: AssignBody) ->
 
 
 @router.post("/{alert_id}/comments", status_code=201, responses=_ERRORS)
-def comment(context: Context, person: Viewer, alert_id: int, body: CommentBody) -> CommentOut:
+def comment(context: Context, person: Viewer, alert_id: RowId, body: CommentBody) -> CommentOut:
     """Add a note to the case (kept in its history)."""
     ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
     now = context.now()

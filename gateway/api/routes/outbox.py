@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
-from gateway.api.deps import Admin, Context
+from gateway.api.deps import Admin, Context, RowId
 from gateway.api.schemas import Problem
 
 router = APIRouter(prefix="/outbox", tags=["outbox"])
@@ -55,7 +55,7 @@ def dead_letters(context: Context, person: Admin) -> list[DeadLetterOut]:
         409: {"model": Problem, "description": "the row is not a dead letter"},
     },
 )
-def retry(delivery_id: int, context: Context, person: Admin) -> RetriedOut:
+def retry(delivery_id: RowId, context: Context, person: Admin) -> RetriedOut:
     """Back to pending with attempts reset. Only dead letters move: a delivered row is
     never sent again."""
     state = context.store.retry_dead(delivery_id, context.now())

@@ -390,3 +390,22 @@ def test_ended_track_is_deleted(store: Store) -> None:
     store.apply(Batch(tracks=[(key, None)]), at(50), ROUTE)
 
     assert store.load_tracks() == []
+
+
+def test_a_reopened_alert_queues_its_second_raise_and_clear_under_new_keys(
+    store: Store, site: Site
+) -> None:
+    first = raise_alert(store, site)
+    clear_alert(store, site, at(100))
+    raise_alert(store, site)  # back within the reopen window: the same alert, reopened
+    clear_alert(store, site, DUE + timedelta(seconds=10))
+
+    with closing(sqlite3.connect(store.path)) as db:
+        rows = db.execute("SELECT event, idempotency_key FROM outbox ORDER BY id").fetchall()
+
+    assert rows == [
+        ("alert.raised", f"alert-{first.id}-raised-ops"),
+        ("alert.cleared", f"alert-{first.id}-cleared-ops"),
+        ("alert.raised", f"alert-{first.id}-raised-r1-ops"),
+        ("alert.cleared", f"alert-{first.id}-cleared-r1-ops"),
+    ]
