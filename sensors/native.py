@@ -112,12 +112,6 @@ class NativeAdapter:
             f"{self.topic_root}/{VERSION}/+/availability",
         ]
 
-    def reading_topic(self, device_id: str) -> str:
-        return f"{self.topic_root}/{VERSION}/{device_id}/reading"
-
-    def availability_topic(self, device_id: str) -> str:
-        return f"{self.topic_root}/{VERSION}/{device_id}/availability"
-
     def adapt(self, topic: str, payload: bytes, received_at: datetime) -> Reading | Rejection:
         def reject(reason: RejectReason, detail: str, device_id: str | None = None) -> Rejection:
             return Rejection(

@@ -162,6 +162,18 @@ def _alert(row: sqlite3.Row) -> Alert:
     )
 
 
+def _device_state(r: sqlite3.Row) -> DeviceState:
+    return DeviceState(
+        device_id=r["device_id"],
+        kind=Kind(r["kind"]),
+        fields=json.loads(r["fields"]),
+        changed_at=_dt_or_none(r["changed_at"]),
+        last_event_at=_dt_or_none(r["last_event_at"]),
+        last_seen_at=_dt(r["last_seen_at"]),
+        is_online=None if r["is_online"] is None else bool(r["is_online"]),
+    )
+
+
 class Store:
     def __init__(
         self,
@@ -521,18 +533,15 @@ class Store:
     def device_states(self) -> dict[str, DeviceState]:
         with self._reading() as db:
             rows = db.execute("SELECT * FROM device_states").fetchall()
-        return {
-            r["device_id"]: DeviceState(
-                device_id=r["device_id"],
-                kind=Kind(r["kind"]),
-                fields=json.loads(r["fields"]),
-                changed_at=_dt_or_none(r["changed_at"]),
-                last_event_at=_dt_or_none(r["last_event_at"]),
-                last_seen_at=_dt(r["last_seen_at"]),
-                is_online=None if r["is_online"] is None else bool(r["is_online"]),
-            )
-            for r in rows
-        }
+        return {r["device_id"]: _device_state(r) for r in rows}
+
+    def device_state(self, device_id: str) -> DeviceState | None:
+        """One device's state (one row, not the whole table)."""
+        with self._reading() as db:
+            row = db.execute(
+                "SELECT * FROM device_states WHERE device_id=?", (device_id,)
+            ).fetchone()
+        return None if row is None else _device_state(row)
 
     def _note_changes(
         self, db: sqlite3.Connection, changes: list[tuple[str, datetime, dict[str, Any]]]

@@ -113,7 +113,7 @@ def get_device(context: Context, person: Viewer, device_id: str) -> DeviceOut:
     if placement is None:
         raise DeviceNotFound(device_id)
     ensure_covers(person, placement.node_ids(), f"device {device_id}")
-    state = context.store.device_states().get(device_id)
+    state = context.store.device_state(device_id)
     return _out(
         placement, state, is_from_site=context.registry.is_from_site(device_id), now=context.now()
     )
@@ -166,7 +166,7 @@ def put_device(context: Context, admin: Admin, device_id: str, body: DeviceBody)
         raise InvalidDevice(device_id, f"body says device_id {body.device_id!r}")
     record = DeviceRecord(device_id, body.kind, body.node_id, body.name)
     (placement,) = _save(context, [record], replacing=True)
-    return _out(placement, context.store.device_states().get(device_id), is_from_site=False)
+    return _out(placement, context.store.device_state(device_id), is_from_site=False)
 
 
 @router.delete("/{device_id}", status_code=204, responses=_ERRORS)
