@@ -1,7 +1,9 @@
 """Device state as the gateway knows it: last readings, when the state changed, online.
 
-Pure: `advance(state, reading)` returns the new state, or None when the reading is older
-than what was already applied (out of order) and must be counted, not applied.
+`advance(state, reading)` returns a new state, or None when the reading is older than what
+was already applied (out of order) and must be counted, not applied. `repeat(state,
+reading)` is the hot path's shortcut for the commonest message of all, a sensor repeating
+what it said last (a heartbeat): only the two instants move, in place.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class DoorState(StrEnum):
     UNKNOWN = "unknown"  # no report yet
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class DeviceState:
     device_id: str
     kind: Kind
@@ -57,6 +59,29 @@ def is_duplicate(state: DeviceState | None, reading: Reading) -> bool:
         and state.last_event_at == reading.event_at
         and all(state.fields.get(k) == v for k, v in reading.fields.items())
     )
+
+
+def repeat(state: DeviceState | None, reading: Reading) -> bool:
+    """If `reading` only repeats what the device last said (newer, same fields, and the
+    device was online), move its instants forward in place and say so."""
+    if (
+        state is None
+        or state.is_online is not True
+        or state.last_event_at is None
+        or reading.event_at < state.last_event_at
+        or reading.kind == Kind.AVAILABILITY
+    ):
+        return False
+    fields = state.fields
+    for name, value in reading.fields.items():
+        if fields.get(name, _MISSING) != value:
+            return False
+    state.last_event_at = reading.event_at
+    state.last_seen_at = reading.received_at
+    return True
+
+
+_MISSING = object()
 
 
 def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceState | None:

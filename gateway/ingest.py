@@ -1,13 +1,24 @@
-"""MQTT ingest: paho-mqtt 2.x on its own thread, handing messages to the asyncio loop.
+"""MQTT ingest: paho-mqtt 2.x driven by the asyncio loop, handing messages to the pipeline.
 
 - MQTT v5, a fixed client id, `clean_start=False` and a session expiry: the broker keeps
   our subscriptions and queues QoS 1 messages while we are away (a restart loses nothing).
 - Manual acknowledgement: a QoS 1 message is acknowledged (PUBACK) only after the step
   that used it is committed to SQLite, so a crash before that makes the broker resend it.
-- paho reconnects by itself with a doubling delay (`reconnect_delay_set`) and we
-  subscribe again in `on_connect` every time, whether or not the session survived.
-- The hand-over is a bounded inbox: when it is full, paho's thread waits (TCP back-pressure
-  to the broker) instead of dropping; each wait is counted.
+  `Receive Maximum` bounds how many the broker sends before we acknowledge.
+- paho runs on the gateway's asyncio loop, not on a thread of its own (paho's "external
+  event loop" mode: `loop_read` / `loop_write` / `loop_misc` called from the loop's
+  reader, writer and a 1 s timer). A thread of its own would fight the loop for the GIL
+  at every message; on the loop, reading a burst of messages, deciding them and writing
+  their acknowledgements happen without a hand-over between threads.
+- paho asks the socket for each packet a field at a time (a byte for the type, a byte per
+  length digit, then the rest): a system call each. `BufferedClient` reads what the socket
+  has, 64 KiB at once, and serves paho from memory; and it queues a step's PUBACKs as one
+  write instead of one packet (and one system call) each.
+- Connecting (which can block for the connect timeout when the broker is unreachable)
+  runs in a worker thread; on a lost connection we connect again with a doubling delay
+  and subscribe again in `on_connect` every time, whether or not the session survived.
+- The hand-over is a bounded inbox: when it is full, we stop reading the socket (TCP
+  back-pressure to the broker) until the pipeline has taken from it; each pause is counted.
 - The gateway's own availability: `ROOT/v1/gateway/status` is `online` (retained) once
   connected, and the last will sets it to `offline`.
 """
@@ -16,14 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import threading
-from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -34,11 +44,14 @@ from gateway.stats import Health
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
-RECEIVE_MAXIMUM = 1000  # QoS 1 messages the broker may send before we acknowledge
+RECEIVE_MAXIMUM = 2000  # QoS 1 messages the broker may send before we acknowledge
+READ_CHUNK = 65536
+READ_BURST = 1000  # messages read in one go before the loop runs anything else
+MISC_EVERY_S = 1.0  # keepalive pings and their timeout
+STOP_FLUSH_S = 2.0
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     topic: str
     payload: bytes
     received_at: datetime
@@ -47,39 +60,87 @@ class Message:
 
 
 class Inbox:
-    """A bounded hand-over from one producer thread to the asyncio loop."""
+    """Messages read and not yet taken by the pipeline; all on the loop's thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int, health: Health) -> None:
-        self._loop = loop
-        self._items: deque[Message] = deque()
-        self._slots = threading.Semaphore(capacity)
+    def __init__(self, capacity: int, health: Health) -> None:
+        self.capacity = capacity
+        self._items: list[Message] = []
         self._ready = asyncio.Event()
-        self._is_waiting = False
         self._health = health
+        self._on_room: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def is_full(self) -> bool:
+        return len(self._items) >= self.capacity
 
     def put(self, message: Message) -> None:
-        """Called from paho's thread; blocks while the inbox is full."""
-        if not self._slots.acquire(blocking=False):
-            self._health.ingest.inbox_full_waits += 1
-            self._slots.acquire()
         self._items.append(message)
-        if self._is_waiting:
-            self._loop.call_soon_threadsafe(self._ready.set)
+        self._ready.set()
+
+    def when_room(self, callback: Any) -> None:
+        """Call `callback()` once the pipeline has taken messages (reading paused)."""
+        self._health.ingest.inbox_full_waits += 1
+        self._on_room.append(callback)
 
     async def take(self, limit: int) -> list[Message]:
-        """Wait for at least one message; return up to `limit` of them."""
+        """Wait for at least one message; return up to `limit` of them, oldest first."""
         while not self._items:
-            self._is_waiting = True
             self._ready.clear()
-            if self._items:  # arrived between the check and the flag
-                break
             await self._ready.wait()
-        self._is_waiting = False
-        out: list[Message] = []
-        while self._items and len(out) < limit:
-            out.append(self._items.popleft())
-            self._slots.release()
+        out = self._items[:limit]
+        del self._items[:limit]
+        if self._on_room and not self.is_full:
+            waiting, self._on_room = self._on_room, []
+            for callback in waiting:
+                callback()
         return out
+
+
+_PUBACK = struct.Struct("!BBH")  # type, remaining length 2, packet id: a v5 PUBACK, success
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client, reading its socket through a buffer (see the module's notes).
+
+    Relies on two internals of paho 2.x, both covered by the integration tests: `_sock_recv`
+    is the one place paho reads the socket, and `_packet_queue` takes any bytes to write
+    (paho's own `ack` queues a 4-byte PUBACK through it per message)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+
+    def reset_buffer(self) -> None:
+        """Forget unread bytes (a new connection starts clean)."""
+        self._rbuf = b""
+        self._rpos = 0
+
+    @property
+    def has_buffered(self) -> bool:
+        return self._rpos < len(self._rbuf)
+
+    def ack_all(self, mids: list[int]) -> None:
+        """PUBACK (success) for every QoS 1 packet id in `mids`, as one queued write."""
+        if mids:
+            data = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
+            self._packet_queue(mqtt.PUBACK, data, 0, 1)
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        pos = self._rpos
+        buf = self._rbuf
+        if pos >= len(buf):
+            buf = super()._sock_recv(READ_CHUNK)  # BlockingIOError when nothing is there
+            if not buf:
+                return buf  # the broker closed the connection
+            self._rbuf = buf
+            pos = 0
+        end = pos + bufsize
+        self._rpos = end
+        return buf[pos:end]
 
 
 class MqttIngest:
@@ -95,7 +156,7 @@ class MqttIngest:
         self._inbox = inbox
         self._health = health
         self.status_topic = f"{settings.topic_root}/v1/gateway/status"
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
@@ -112,27 +173,31 @@ class MqttIngest:
             )
             client.tls_insecure_set(settings.tls_insecure)
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
-        client.reconnect_delay_set(
-            min_delay=max(1, round(settings.reconnect_min_s)),
-            max_delay=max(1, round(settings.reconnect_max_s)),
-        )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
         self._client = client
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._sock: Any = None
+        self._fd = -1
+        self._is_reading = False
+        self._lost = asyncio.Event()
+        self._is_stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._now = datetime.now(UTC)  # arrival stamp of the burst being read
+
+    # ---- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
-        properties.ReceiveMaximum = RECEIVE_MAXIMUM
-        self._client.connect_async(
-            self._settings.host,
-            self._settings.port,
-            keepalive=self._settings.keepalive_s,
-            clean_start=False,
-            properties=properties,
-        )
-        self._client.loop_start()
+        """Connect and keep connected (on the running loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._task = self._loop.create_task(self._run(), name="mqtt")
         log.info(
             "mqtt_connecting host=%s port=%s client_id=%s",
             self._settings.host,
@@ -140,17 +205,174 @@ class MqttIngest:
             self._settings.client_id,
         )
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """Say `offline`, disconnect cleanly, stop reconnecting."""
+        self._is_stopping = True
         if self._client.is_connected():
             self._client.publish(self.status_topic, b"offline", qos=1, retain=True)
-        self._client.disconnect()
-        self._client.loop_stop()
+            self._client.disconnect()
+            try:  # the writer sends both, then paho closes the socket
+                await asyncio.wait_for(self._lost.wait(), STOP_FLUSH_S)
+            except TimeoutError:
+                log.warning("mqtt_disconnect_unsent (closing anyway)")
+        if self._task is not None:
+            self._task.cancel()
+        if self._sock is not None:
+            self._closed(self._sock)
+
+    async def _run(self) -> None:
+        delay = self._settings.reconnect_min_s
+        misc = asyncio.create_task(self._misc())
+        try:
+            while not self._is_stopping:
+                self._lost.clear()
+                try:
+                    await asyncio.to_thread(self._connect)
+                except (OSError, ValueError) as exc:
+                    self._health.is_broker_connected = False
+                    self._health.broker_error = f"cannot connect: {exc}"
+                    log.warning("mqtt_connect_failed reason=%s retry_in_s=%.0f", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._settings.reconnect_max_s)
+                    continue
+                await self._lost.wait()
+                if self._health.broker_error is None or not self._health.broker_error.startswith(
+                    "connect refused"
+                ):
+                    delay = self._settings.reconnect_min_s  # it was up: start again quickly
+                if not self._is_stopping:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self._settings.reconnect_max_s)
+        finally:
+            misc.cancel()
+
+    def _connect(self) -> None:
+        """In a worker thread: open the socket, send CONNECT (paho's own connect)."""
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho leaves it unannotated
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        rc = self._client.connect(
+            self._settings.host,
+            self._settings.port,
+            keepalive=self._settings.keepalive_s,
+            clean_start=False,
+            properties=properties,
+        )
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise OSError(f"paho connect: {mqtt.error_string(rc)}")
+
+    async def _misc(self) -> None:
+        while True:
+            await asyncio.sleep(MISC_EVERY_S)
+            if self._sock is not None:
+                self._client.loop_misc()
+
+    # ---- the socket, on the loop ----------------------------------------------------
+
+    def _on_loop(self, fn: Any, *args: Any) -> None:
+        assert self._loop is not None  # noqa: S101  # set by start()
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._opened, sock)
+
+    def _opened(self, sock: Any) -> None:
+        self._client.reset_buffer()
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._resume()
+
+    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._closed, sock)
+
+    def _closed(self, sock: Any) -> None:
+        assert self._loop is not None  # noqa: S101
+        if self._sock is not sock:
+            return  # an older socket, already forgotten
+        # by number: paho may have closed the socket by the time this runs
+        self._loop.remove_reader(self._fd)
+        self._loop.remove_writer(self._fd)
+        self._is_reading = False
+        self._sock = None
+        self._fd = -1
+        self._health.is_broker_connected = False
+        self._lost.set()
+
+    def _on_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._want_write, sock)
+
+    def _want_write(self, sock: Any) -> None:
+        assert self._loop is not None  # noqa: S101
+        if sock is self._sock:
+            self._loop.add_writer(self._fd, self._client.loop_write)
+
+    def _on_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        self._on_loop(self._no_write, sock)
+
+    def _no_write(self, sock: Any) -> None:
+        assert self._loop is not None  # noqa: S101
+        if sock is self._sock:
+            self._loop.remove_writer(self._fd)
+
+    def _resume(self) -> None:
+        assert self._loop is not None  # noqa: S101
+        if self._sock is not None and not self._is_reading:
+            self._loop.add_reader(self._fd, self._readable)
+            self._is_reading = True
+            if self._client.has_buffered:
+                self._loop.call_soon(self._readable)
+
+    def _pause(self) -> None:
+        assert self._loop is not None  # noqa: S101
+        if self._is_reading and self._sock is not None:
+            self._loop.remove_reader(self._fd)
+        self._is_reading = False
+        self._inbox.when_room(self._resume)
+
+    def _readable(self) -> None:
+        """Read packets while there are bytes: up to READ_BURST messages, then let the
+        loop breathe (what is left in the buffer is read on the next turn)."""
+        if not self._is_reading or self._sock is None:
+            return
+        self._now = datetime.now(UTC)  # one arrival stamp per burst read
+        client = self._client
+        inbox = self._inbox
+        for _ in range(READ_BURST):
+            before = len(inbox)
+            rc = client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
+                return  # paho has closed the connection and told on_disconnect
+            if inbox.is_full:
+                self._pause()
+                return
+            if len(inbox) == before and not self._more_waiting():
+                return  # the socket had no more (or only a control packet)
+        if self._more_waiting():
+            assert self._loop is not None  # noqa: S101
+            self._loop.call_soon(self._readable)
+
+    def _more_waiting(self) -> bool:
+        """Bytes epoll does not see: in our buffer, or decrypted and held by TLS."""
+        if self._client.has_buffered:
+            return True
+        pending = getattr(self._sock, "pending", None)
+        return pending is not None and pending() > 0
+
+    # ---- acknowledgements ------------------------------------------------------------
 
     def ack(self, messages: list[Message]) -> None:
-        """Acknowledge messages whose effects are committed."""
+        """Acknowledge messages whose effects are committed (queued; the writer sends)."""
+        if self._sock is None:
+            return  # the connection they came on is gone: the broker sends them again
+        self._client.ack_all([m.mid for m in messages if m.qos == 1])
         for m in messages:
-            if m.qos > 0:
+            if m.qos == 2:  # QoS 2: paho's own exchange
                 self._client.ack(m.mid, m.qos)
+
+    # ---- paho callbacks (on the loop) -----------------------------------------------
 
     def _on_connect(
         self,
@@ -190,15 +412,11 @@ class MqttIngest:
         refused = (self._health.broker_error or "").startswith("connect refused")
         if not refused:  # a refusal (bad password) says more than the disconnect after it
             self._health.broker_error = f"disconnected: {reason_code}"
-        log.warning("mqtt_disconnected reason=%s (paho reconnects with backoff)", reason_code)
+        if not self._is_stopping:
+            log.warning("mqtt_disconnected reason=%s (connecting again with backoff)", reason_code)
+        self._on_loop(self._lost.set)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(
-            Message(
-                topic=message.topic,
-                payload=bytes(message.payload),
-                received_at=datetime.now(UTC),
-                mid=message.mid,
-                qos=message.qos,
-            )
+            Message(message.topic, bytes(message.payload), self._now, message.mid, message.qos)
         )

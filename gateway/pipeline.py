@@ -4,6 +4,13 @@ Two tasks feed it, both on the asyncio loop: ingest (batches of MQTT messages) a
 timer (hold conditions coming due with no message at all). Each step runs under one lock,
 so the engine's decisions reach SQLite in the order they were made, and each step is one
 transaction. MQTT messages are acknowledged only after their step is committed.
+
+One thing is written later than its step: the two instants a repeated report moves (a
+sensor saying again what it said last, which is most of the traffic). Those are collected
+and written with the first step after `SEEN_FLUSH_S`, each device once, however many
+times it repeated itself meanwhile (rewriting a row per heartbeat cost more than all the
+rest of a step). A crash loses at most that long of last-seen instants: never a state
+change, a rule track or an alert. A stop writes them.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from datetime import datetime
 
 from gateway.alerts.escalation import AlertPolicy
 from gateway.clock import Clock, EventClock, wait_or_timeout
-from gateway.devices import DeviceState, advance, is_duplicate
+from gateway.devices import DeviceState, advance, is_duplicate, repeat
 from gateway.errors import StoreUnavailable
 from gateway.ingest import Inbox, Message
 from gateway.registry import Registry
@@ -34,6 +41,7 @@ from sensors.reading import Reading, Rejection, RejectReason
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
+SEEN_FLUSH_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Accepted:
     reading: Reading
     placement: Placement
     is_change: bool
+    is_repeat: bool = False  # the same fields again: only the device's instants moved
 
 
 STORE_RETRY_MAX_S = 10.0
@@ -94,6 +103,9 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self._timer_wake = asyncio.Event()
         self.states: dict[str, DeviceState] = {}
+        self._seen: dict[str, DeviceState] = {}  # repeated reports not written yet
+        self._seen_due = time.monotonic() + SEEN_FLUSH_S
+        self._seen_told = False
 
     def restore(self) -> None:
         """Load device states and rule tracks saved before the last stop."""
@@ -135,6 +147,18 @@ class Pipeline:
         up unacknowledged: the broker sends it again), then take no further step."""
         self._is_stopping = True
         await self._lock.acquire()
+        if self._seen:
+            batch = Batch()
+            self._take_seen(batch, force=True)
+            await self._write(batch, self._now())
+
+    def _take_seen(self, batch: Batch, *, force: bool = False) -> None:
+        """Hand the instants of repeated reports to this step's batch, when they are due."""
+        if not self._seen or not (force or time.monotonic() >= self._seen_due):
+            return
+        batch.seen, self._seen = self._seen, {}
+        self._seen_due = time.monotonic() + SEEN_FLUSH_S
+        self._seen_told = False
 
     async def run_timers(self) -> None:
         """Fire hold conditions at their due time, whether or not a message arrives."""
@@ -145,6 +169,9 @@ class Pipeline:
             timeout = (
                 None if due_at is None else max(0.0, self._clock.wall_seconds(due_at - self._now()))
             )
+            if self._seen:  # instants of repeated reports wait for a step to write them
+                flush_in = max(0.0, self._seen_due - time.monotonic())
+                timeout = flush_in if timeout is None else min(timeout, flush_in)
             await wait_or_timeout(self._timer_wake, timeout)
             try:
                 await self._step(self._tick, [])
@@ -154,6 +181,7 @@ class Pipeline:
 
     def _tick(self, now: datetime) -> Batch:
         batch = Batch()
+        self._take_seen(batch)
         self._add_events(batch, self._engine.tick(now))
         batch.tracks = self._engine.take_changes()
         return batch
@@ -183,12 +211,17 @@ class Pipeline:
             self._clock.advance(reading.event_at)
             now = max(now, self._now())
             self._add_events(batch, self._engine.observe(reading, now))
-            batch.states[reading.device_id] = self.states[reading.device_id]
+            if accepted.is_repeat and reading.device_id not in batch.states:
+                self._seen[reading.device_id] = self.states[reading.device_id]
+            else:
+                batch.states[reading.device_id] = self.states[reading.device_id]
+                self._seen.pop(reading.device_id, None)  # the full row carries the instants
             if accepted.is_change:
                 batch.changes.append((reading.device_id, reading.event_at, _change(accepted)))
             self._accepted.append(accepted)
         self._add_events(batch, self._engine.tick(now))
         batch.tracks = self._engine.take_changes()
+        self._take_seen(batch)
         return batch
 
     def _admit(self, reading: Reading, message: Message, batch: Batch) -> Accepted | None:
@@ -203,6 +236,8 @@ class Pipeline:
         elif is_duplicate(self.states.get(reading.device_id), reading):
             reason = RejectReason.DUPLICATE
             detail = "the same reading was already applied (same event_at and fields)"
+        elif repeat(self.states.get(reading.device_id), reading):
+            return Accepted(reading, placement, is_change=False, is_repeat=True)
         else:
             before = self.states.get(reading.device_id)
             state = advance(before, reading, placement.kind)
@@ -288,6 +323,9 @@ class Pipeline:
             self._on_readings(accepted)
         if batch.tracks:
             self._timer_wake.set()  # a new hold may be due sooner than the one we sleep for
+        if self._seen and not self._seen_told:
+            self._seen_told = True  # the timer loop now knows instants wait to be written
+            self._timer_wake.set()
         if batch.events:
             self._on_alerts()
 

@@ -99,7 +99,7 @@ async def serve(
     admin = settings.auth.admin_token
     auth = Auth(loaded.roster, hash_token(admin.get_secret_value()) if admin else None)
     engine = Engine(loaded.rules, loaded.site.timezone, registry.where())
-    inbox = Inbox(loop, INBOX_CAPACITY, health)
+    inbox = Inbox(INBOX_CAPACITY, health)
     clock: Clock = EventClock() if settings.clock == "event" else WallClock()
     clock_topic = f"{settings.mqtt.topic_root}/v1/simulator/clock"
     topics = adapters.subscriptions() + ([clock_topic] if settings.clock == "event" else [])
@@ -209,7 +209,7 @@ async def serve(
         await asyncio.wait([up, api], return_when=asyncio.FIRST_COMPLETED)
         if not server.started:
             up.cancel()
-            ingest.stop()
+            await ingest.stop()
             for task in tasks:
                 task.cancel()
             api.result()  # raises what stopped it (port in use, ...)
@@ -225,7 +225,7 @@ async def serve(
         log.info("gateway_stopping")
         context.stopping.set()
         await pipeline.pause()
-        ingest.stop()
+        await ingest.stop()
         server.should_exit = True
         outbox.close()  # deliveries in flight finish and are recorded
         for task in tasks:

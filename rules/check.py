@@ -27,7 +27,7 @@ from rules.scope import Where
 from rules.tracks import AlertEvent, EventType
 from sensors.errors import FileError, Problem
 from sensors.kinds import Kind
-from sensors.reading import Reading
+from sensors.reading import READING, Reading
 
 
 def run(
@@ -64,7 +64,7 @@ def read_readings(path: Path) -> list[Reading]:
         try:
             data = json.loads(line)
             data.setdefault("received_at", data.get("event_at"))
-            readings.append(Reading.model_validate(data))
+            readings.append(READING.validate_python(data))
         except (json.JSONDecodeError, ValidationError, AttributeError) as exc:
             raise FileError(path, [_problem(number, exc)]) from exc
     return readings

@@ -170,7 +170,7 @@ class DeclaredAdapter:
             online = self._online(payload)
             if isinstance(online, str):
                 return reject(RejectReason.INVALID_PAYLOAD, online)
-            return Reading.model_construct(
+            return Reading(
                 device_id=device_id,
                 kind=Kind.AVAILABILITY,
                 fields={"online": online},
@@ -195,7 +195,7 @@ class DeclaredAdapter:
                 f"event time {event_at.isoformat()} is ahead of arrival by more than "
                 f"{fieldmap.MAX_CLOCK_SKEW.total_seconds():.0f} s",
             )
-        return Reading.model_construct(
+        return Reading(
             device_id=device_id,
             kind=kind,
             fields=fields,

@@ -20,17 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Required, Union
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    create_model,
-)
+from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # pydantic needs this one before 3.12
 
 from sensors.kinds import KINDS, FieldSpec, Kind, KindSpec
 from sensors.reading import Reading, Rejection, RejectReason
@@ -42,39 +35,49 @@ _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _PY_TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str}
 
 
-def _fields_model(spec: KindSpec) -> type[BaseModel]:
-    definitions: dict[str, Any] = {}
-    for name, f in spec.fields.items():
-        definitions[name] = _field_definition(f)
-    return create_model(
+# The payload is validated into plain dicts (TypedDicts), not model instances: one is made
+# per message, and a dict costs a fraction of a model (and needs no copying out). The
+# TypedDicts are built from the kind declarations at import, hence the functional form.
+_typed_dict: Any = TypedDict
+
+
+def _fields_type(spec: KindSpec) -> Any:
+    fields = _typed_dict(
         f"{spec.kind.value.title()}Fields",
-        __config__=ConfigDict(extra="forbid", strict=True, allow_inf_nan=False),
-        **definitions,
+        {name: _field_type(f) for name, f in spec.fields.items()},
+        total=False,
     )
+    fields.__pydantic_config__ = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    return fields
 
 
-def _field_definition(f: FieldSpec) -> tuple[Any, Any]:
+def _field_type(f: FieldSpec) -> Any:
     py = _PY_TYPES[f.type]
-    limits: dict[str, Any] = {"ge": f.ge, "le": f.le, "max_length": f.max_length}
+    limits = Field(description=f.meaning, ge=f.ge, le=f.le, max_length=f.max_length)
     if f.is_required:
-        return (py, Field(..., description=f.meaning, **limits))
-    return (py | None, Field(None, description=f.meaning, **limits))
+        return Required[Annotated[py, limits]]
+    return Annotated[py | None, limits]  # null is taken as "not reported"
 
 
-def _payload_model(spec: KindSpec) -> type[BaseModel]:
-    return create_model(
+def _payload_type(spec: KindSpec) -> Any:
+    payload = _typed_dict(
         f"{spec.kind.value.title()}Payload",
-        __config__=ConfigDict(extra="forbid"),
-        kind=(Literal[spec.kind.value], ...),  # type: ignore[arg-type]  # Literal built at run time
-        event_at=(AwareDatetime | None, None),
-        fields=(_fields_model(spec), ...),
+        {
+            "kind": Required[Literal[spec.kind.value]],
+            "event_at": AwareDatetime | None,
+            "fields": Required[_fields_type(spec)],
+        },
+        total=False,
     )
+    payload.__pydantic_config__ = ConfigDict(extra="forbid")
+    return payload
 
 
 _READING_KINDS = [spec for spec in KINDS.values() if spec.is_placed]
+_KIND_OF = {kind.value: kind for kind in Kind}
 _PAYLOAD: TypeAdapter[Any] = TypeAdapter(
     Annotated[  # type: ignore[arg-type]  # a union built from the kind declarations
-        Union[tuple(_payload_model(spec) for spec in _READING_KINDS)],  # noqa: UP007  # built at run time
+        Union[tuple(_payload_type(spec) for spec in _READING_KINDS)],  # noqa: UP007  # built at run time
         Field(discriminator="kind"),
     ]
 )
@@ -148,7 +151,7 @@ class NativeAdapter:
             reason, detail = _describe(exc)
             return reject(reason, detail, device_id)
         try:
-            event_at: datetime = (parsed.event_at or received_at).astimezone(UTC)
+            event_at: datetime = (parsed.get("event_at") or received_at).astimezone(UTC)
         except OverflowError:  # 9999-12-31T23:59-14:00 is past the last UTC instant
             return reject(RejectReason.INVALID_PAYLOAD, "event_at: out of range", device_id)
         if event_at - received_at > self.max_clock_skew:
@@ -158,10 +161,10 @@ class NativeAdapter:
                 f"{self.max_clock_skew.total_seconds():.0f} s",
                 device_id,
             )
-        fields = {k: v for k, v in parsed.fields if v is not None}
-        return Reading.model_construct(
+        fields = {k: v for k, v in parsed["fields"].items() if v is not None}
+        return Reading(
             device_id=device_id,
-            kind=Kind(parsed.kind),
+            kind=_KIND_OF[parsed["kind"]],
             fields=fields,
             event_at=event_at,
             received_at=received_at,
@@ -178,7 +181,7 @@ class NativeAdapter:
                 device_id,
             )
             return result
-        return Reading.model_construct(
+        return Reading(
             device_id=device_id,
             kind=Kind.AVAILABILITY,
             fields={"online": text == b"online"},

@@ -103,6 +103,8 @@ class Batch:
     """What one step of the pipeline changes, written in one transaction."""
 
     states: dict[str, DeviceState] = field(default_factory=dict)
+    # devices whose only news is their instants (a repeated report): two columns to write
+    seen: dict[str, DeviceState] = field(default_factory=dict)
     tracks: list[tuple[TrackKey, Track | None]] = field(default_factory=list)
     events: list[RaisedEvent] = field(default_factory=list)
     unregistered: dict[str, Sighting] = field(default_factory=dict)
@@ -110,7 +112,14 @@ class Batch:
     changes: list[tuple[str, datetime, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.tracks or self.events or self.unregistered or self.changes)
+        return bool(
+            self.states
+            or self.seen
+            or self.tracks
+            or self.events
+            or self.unregistered
+            or self.changes
+        )
 
 
 _ALERT_COLUMNS = (
@@ -289,6 +298,14 @@ class Store:
                         None if s.is_online is None else int(s.is_online),
                     )
                     for s in batch.states.values()
+                ],
+            )
+            db.executemany(
+                "UPDATE device_states SET last_event_at=?, last_seen_at=? WHERE device_id=?",
+                [
+                    (_ts_or_none(s.last_event_at), ts(s.last_seen_at), s.device_id)
+                    for device_id, s in batch.seen.items()
+                    if device_id not in batch.states
                 ],
             )
             for (rule_id, device_id), track in batch.tracks:
