@@ -12,8 +12,10 @@
   their acknowledgements happen without a hand-over between threads.
 - paho asks the socket for each packet a field at a time (a byte for the type, a byte per
   length digit, then the rest): a system call each. `BufferedClient` reads what the socket
-  has, 64 KiB at once, and serves paho from memory; and it queues a step's PUBACKs as one
-  write instead of one packet (and one system call) each.
+  has, 64 KiB at once, and serves paho from memory; it decodes the common PUBLISH (QoS 0
+  or 1, no properties) itself, straight into a `Message`, where paho would build a
+  properties object, a message object and match the topic against callback filters; and
+  it queues a step's PUBACKs as one write instead of one packet (and system call) each.
 - Connecting (which can block for the connect timeout when the broker is unreachable)
   runs in a worker thread; on a lost connection we connect again with a doubling delay
   and subscribe again in `on_connect` every time, whether or not the session survived.
@@ -105,9 +107,12 @@ _PUBACK = struct.Struct("!BBH")  # type, remaining length 2, packet id: a v5 PUB
 class BufferedClient(mqtt.Client):
     """paho's client, reading its socket through a buffer (see the module's notes).
 
-    Relies on two internals of paho 2.x, both covered by the integration tests: `_sock_recv`
-    is the one place paho reads the socket, and `_packet_queue` takes any bytes to write
-    (paho's own `ack` queues a 4-byte PUBACK through it per message)."""
+    Relies on internals of paho 2.x, all covered by the integration tests: `_sock_recv` is
+    the one place paho reads the socket; `_handle_publish` decodes `_in_packet` (anything
+    but the common case is left to it); `_packet_queue` takes any bytes to write (paho's
+    own `ack` queues a 4-byte PUBACK through it per message)."""
+
+    on_publish_packet: Any = None  # (topic, payload, mid, qos) for PUBLISH decoded here
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -128,6 +133,33 @@ class BufferedClient(mqtt.Client):
         if mids:
             data = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
             self._packet_queue(mqtt.PUBACK, data, 0, 1)
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        header: int = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        take = self.on_publish_packet
+        if (
+            qos == 2
+            or take is None
+            or not self._manual_ack
+            or self._protocol != MQTTProtocolVersion.MQTTv5
+        ):
+            return super()._handle_publish()
+        packet: bytes | bytearray = self._in_packet["packet"]
+        try:
+            end = 2 + int.from_bytes(packet[:2], "big")
+            topic = packet[2:end].decode()
+            mid = 0
+            if qos:
+                mid = int.from_bytes(packet[end : end + 2], "big")
+                end += 2
+            has_properties = packet[end] != 0  # v5: the properties' length, 0 for none
+        except (IndexError, UnicodeDecodeError):
+            return super()._handle_publish()  # paho says what is wrong with it
+        if has_properties or not topic or end > len(packet):
+            return super()._handle_publish()
+        take(topic, bytes(packet[end + 1 :]), mid, qos)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
         pos = self._rpos
@@ -176,6 +208,7 @@ class MqttIngest:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish_packet = self._on_publish_packet
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -415,6 +448,9 @@ class MqttIngest:
         if not self._is_stopping:
             log.warning("mqtt_disconnected reason=%s (connecting again with backoff)", reason_code)
         self._on_loop(self._lost.set)
+
+    def _on_publish_packet(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self._inbox.put(Message(topic, payload, self._now, mid, qos))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(
