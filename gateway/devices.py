@@ -84,6 +84,24 @@ def repeat(state: DeviceState | None, reading: Reading) -> bool:
 _MISSING = object()
 
 
+FIELDS_SHARED_MAX = 4096
+_shared_fields: dict[tuple[tuple[str, type, FieldValue], ...], dict[str, FieldValue]] = {}
+
+
+def shared(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    """One dict for all devices that say the same (most doors are `{"open": false}`): a
+    district's device states would otherwise hold a dict each. Field dicts of a state are
+    never changed in place (`advance` copies), so sharing them is safe. Bounded: values
+    that vary (temperatures) stop being shared once the table is full."""
+    key = tuple((name, type(value), value) for name, value in fields.items())  # 1 is not True
+    found = _shared_fields.get(key)
+    if found is not None:
+        return found
+    if len(_shared_fields) < FIELDS_SHARED_MAX:
+        _shared_fields[key] = fields
+    return fields
+
+
 def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceState | None:
     """Apply `reading` to a device of `kind`; None when the reading is out of order."""
     if reading.kind == Kind.AVAILABILITY:
@@ -108,9 +126,9 @@ def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceSt
         changed_at = reading.event_at
     fields.update(reading.fields)
     return DeviceState(
-        device_id=reading.device_id,
+        device_id=state.device_id if state is not None else reading.device_id,
         kind=kind,
-        fields=fields,
+        fields=shared(fields),
         changed_at=changed_at,
         last_event_at=reading.event_at,
         last_seen_at=reading.received_at,

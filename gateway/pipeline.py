@@ -7,10 +7,11 @@ transaction. MQTT messages are acknowledged only after their step is committed.
 
 One thing is written later than its step: the two instants a repeated report moves (a
 sensor saying again what it said last, which is most of the traffic). Those are collected
-and written with the first step after `SEEN_FLUSH_S`, each device once, however many
-times it repeated itself meanwhile (rewriting a row per heartbeat cost more than all the
-rest of a step). A crash loses at most that long of last-seen instants: never a state
-change, a rule track or an alert. A stop writes them.
+and written from `SEEN_FLUSH_S` on, each device once however many times it repeated
+itself meanwhile (rewriting a row per heartbeat cost more than all the rest of a step),
+`SEEN_CHUNK` devices per step so that no step grows long and holds up a timer. A crash
+loses about that long of last-seen instants: never a state change, a rule track or an
+alert. A stop writes them all.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 
 from gateway.alerts.escalation import AlertPolicy
 from gateway.clock import Clock, EventClock, wait_or_timeout
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
 SEEN_FLUSH_S = 1.0
+SEEN_CHUNK = 2000
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,15 @@ class Pipeline:
         """Hand the instants of repeated reports to this step's batch, when they are due."""
         if not self._seen or not (force or time.monotonic() >= self._seen_due):
             return
-        batch.seen, self._seen = self._seen, {}
-        self._seen_due = time.monotonic() + SEEN_FLUSH_S
-        self._seen_told = False
+        if force or len(self._seen) <= SEEN_CHUNK:
+            batch.seen, self._seen = self._seen, {}
+            self._seen_due = time.monotonic() + SEEN_FLUSH_S
+            self._seen_told = False
+            return
+        seen = self._seen  # oldest first: a device keeps its place when it repeats again
+        batch.seen = {device_id: seen[device_id] for device_id in islice(seen, SEEN_CHUNK)}
+        for device_id in batch.seen:
+            del seen[device_id]
 
     async def run_timers(self) -> None:
         """Fire hold conditions at their due time, whether or not a message arrives."""

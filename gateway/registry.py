@@ -59,17 +59,21 @@ class Registry:
         return None if placement is None else placement.kind
 
     def where(self) -> dict[str, Where]:
-        """Every device's place as the rule engine reads it."""
-        return {
-            p.device_id: Where(
-                device_id=p.device_id,
-                kind=p.kind,
-                name=p.name,
-                path=tuple((n.level.value, n.id, n.name) for n in p.location),
-                tags=p.tags,
-            )
-            for p in self._devices.values()
-        }
+        """Every device's place as the rule engine reads it (a district's worth of devices:
+        one path per node and one (level, id, name) per node, shared)."""
+        paths: dict[str, tuple[tuple[str, str, str], ...]] = {}
+        steps: dict[str, tuple[str, str, str]] = {}
+        out: dict[str, Where] = {}
+        for p in self._devices.values():
+            node_id = p.location[-1].id
+            path = paths.get(node_id)
+            if path is None:
+                path = paths[node_id] = tuple(
+                    steps.get(n.id) or steps.setdefault(n.id, (n.level.value, n.id, n.name))
+                    for n in p.location
+                )
+            out[p.device_id] = Where(p.device_id, p.kind, p.name, path, p.tags)
+        return out
 
     def is_from_site(self, device_id: str) -> bool:
         return device_id in self.site.devices

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -126,11 +127,14 @@ class SiteFile(_Strict):
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     level: Level
     id: str
     name: str
+
+
+NO_TAGS: frozenset[str] = frozenset()
 
 
 class Mount(StrEnum):
@@ -163,7 +167,7 @@ _LEVEL_MOUNTS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placement:
     """One device, where it stands, and the path from the district down to that node."""
 
@@ -202,28 +206,34 @@ class Site:
         return self.devices.get(device_id)
 
 
+def _node(level: Level, node_id: str, name: str) -> Node:
+    # names repeat across a district ("1单元", "3号楼"): one string each, shared, also
+    # through the pickle that brings a big site over from the process that parsed it
+    return Node(level, node_id, sys.intern(name))
+
+
 def _walk(spec: SiteFile) -> Iterator[tuple[Loc, tuple[Node, ...], list[DeviceSpec]]]:
     d = spec.district
-    district = Node(Level.DISTRICT, d.id, d.name)
+    district = _node(Level.DISTRICT, d.id, d.name)
     yield ("district",), (district,), []
     for si, s in enumerate(d.streets):
-        street = (district, Node(Level.STREET, s.id, s.name))
+        street = (district, _node(Level.STREET, s.id, s.name))
         s_loc: Loc = ("district", "streets", si)
         yield s_loc, street, []
         for ci, c in enumerate(s.communities):
-            community = (*street, Node(Level.COMMUNITY, c.id, c.name))
+            community = (*street, _node(Level.COMMUNITY, c.id, c.name))
             c_loc: Loc = (*s_loc, "communities", ci)
             yield c_loc, community, c.devices
             for gi, g in enumerate(c.grids):
-                grid = (*community, Node(Level.GRID, g.id, g.name))
+                grid = (*community, _node(Level.GRID, g.id, g.name))
                 g_loc: Loc = (*c_loc, "grids", gi)
                 yield g_loc, grid, g.devices
                 for bi, b in enumerate(g.buildings):
-                    building = (*grid, Node(Level.BUILDING, b.id, b.name))
+                    building = (*grid, _node(Level.BUILDING, b.id, b.name))
                     b_loc: Loc = (*g_loc, "buildings", bi)
                     yield b_loc, building, b.devices
                     for ui, u in enumerate(b.units):
-                        unit = (*building, Node(Level.UNIT, u.id, u.name))
+                        unit = (*building, _node(Level.UNIT, u.id, u.name))
                         yield (*b_loc, "units", ui), unit, u.devices
 
 
@@ -281,7 +291,12 @@ def compile_site(spec: SiteFile, path: Path | None, lines: Mapping[Loc, int]) ->
                 )
                 continue
             devices[device.id] = Placement(
-                device.id, device.kind, device.name, location, mount, frozenset(device.tags)
+                device.id,
+                device.kind,
+                None if device.name is None else sys.intern(device.name),
+                location,
+                mount,
+                frozenset(device.tags) if device.tags else NO_TAGS,
             )
     if problems:
         raise FileError(path or "<site>", problems)

@@ -31,10 +31,6 @@ from enum import StrEnum
 from typing import Any
 
 import urllib3
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.domain.write_precision import WritePrecision
-from influxdb_client.rest import ApiException
 
 from gateway.clock import wait_or_timeout
 from gateway.config import TelemetrySettings
@@ -94,9 +90,15 @@ def point_of(accepted: Accepted, tags: dict[str, str]) -> dict[str, Any]:
 
 
 class InfluxWriter:
-    """influxdb-client's synchronous write API; blocking, so the sink calls it in a thread."""
+    """influxdb-client's synchronous write API; blocking, so the sink calls it in a thread.
+
+    influxdb-client is imported here, when telemetry is configured: it weighs ~13 MB of
+    memory, which a gateway without telemetry should not carry."""
 
     def __init__(self, settings: TelemetrySettings) -> None:
+        from influxdb_client.client.influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
         if settings.url is None:
             raise ValueError("telemetry.url is not set")
         token = settings.token.get_secret_value() if settings.token else ""
@@ -110,6 +112,9 @@ class InfluxWriter:
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
 
     def __call__(self, batch: list[Accepted]) -> Result:
+        from influxdb_client.domain.write_precision import WritePrecision
+        from influxdb_client.rest import ApiException
+
         points = [point_of(a, self._settings.tags) for a in batch]
         try:
             self._api.write(

@@ -22,7 +22,7 @@ from sensors.kinds import Kind
 LEVELS = ("district", "street", "community", "grid", "building", "unit")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Where:
     """One device and its place: (level, node id, node name) from the district down."""
 

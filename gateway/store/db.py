@@ -19,7 +19,7 @@ from typing import Any
 from gateway.alerts.escalation import AlertPolicy, Step, decide
 from gateway.alerts.lifecycle import Action, next_state
 from gateway.alerts.model import Alert, AlertState, Resolution, Transition
-from gateway.devices import DeviceState
+from gateway.devices import DeviceState, shared
 from gateway.errors import AlertNotFound, InvalidTransition, StoreUnavailable
 from gateway.registry import DeviceRecord
 from gateway.site import Level, Node, Placement
@@ -175,7 +175,7 @@ def _device_state(r: sqlite3.Row) -> DeviceState:
     return DeviceState(
         device_id=r["device_id"],
         kind=Kind(r["kind"]),
-        fields=json.loads(r["fields"]),
+        fields=shared(json.loads(r["fields"])),
         changed_at=_dt_or_none(r["changed_at"]),
         last_event_at=_dt_or_none(r["last_event_at"]),
         last_seen_at=_dt(r["last_seen_at"]),
