@@ -198,10 +198,17 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._read_lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()
         try:
             self._db = self._connect(synchronous)
             self._migrate()
+            # Checkpoints (copying the WAL back into the database, and its fsync) are not
+            # left to whichever commit crosses the threshold: that commit would hold up a
+            # pipeline step, and the alerts due behind it, for as long as the disk takes.
+            # `checkpoint()` runs them on a connection of their own, beside the writer.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._read = self._connect(synchronous)
+            self._checkpointer = self._connect(synchronous)
         except sqlite3.Error as exc:
             raise StoreUnavailable(str(path), str(exc)) from exc
 
@@ -228,9 +235,22 @@ class Store:
             self._db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
     def close(self) -> None:
-        with self._write_lock, self._read_lock:
+        with self._write_lock, self._read_lock, self._checkpoint_lock:
             self._db.close()
             self._read.close()
+            self._checkpointer.close()
+
+    def checkpoint(self) -> int:
+        """Copy what the WAL holds into the database without blocking the writer
+        (a PASSIVE checkpoint); the number of WAL pages it still holds after."""
+        with self._checkpoint_lock:
+            try:
+                _busy, log_pages, done = self._checkpointer.execute(
+                    "PRAGMA wal_checkpoint(PASSIVE)"
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(str(self.path), str(exc)) from exc
+        return max(0, int(log_pages) - int(done))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
