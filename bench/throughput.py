@@ -39,6 +39,10 @@ from simulator.truth import ExpectedAlert
 CATCH_UP_S = 2.0
 HOLD_S = 2.0
 MAX_P99_MS = 1000.0
+PROFILE_DOORS = 50_000
+PROFILE_RATE = 20_000
+TARGET_P99_MS = 50.0
+INCIDENTS_PER_STEP = 50  # planted door_left_open alerts per step: the latency sample
 DOORS_PER_COMMUNITY = 205  # 5 grids x 10 buildings x 4 units + 5 gates
 
 
@@ -75,6 +79,16 @@ class DoorsResult:
     @property
     def best(self) -> StepResult | None:
         ok = [s for s in self.steps if s.is_sustained]
+        return max(ok, key=lambda s: s.target) if ok else None
+
+    @property
+    def best_on_time(self) -> StepResult | None:
+        """The highest sustained rate whose p99 is within the latency target too."""
+        ok = [
+            s
+            for s in self.steps
+            if s.is_sustained and s.p99_ms is not None and s.p99_ms <= TARGET_P99_MS
+        ]
         return max(ok, key=lambda s: s.target) if ok else None
 
 
@@ -117,7 +131,7 @@ def run_doors(
         try:
             start_s = gateway.start()
             # warm-up: every door reports once, at a rate the gateway surely takes
-            warm_rate = 2000
+            warm_rate = 8000
             sent, _, _ = publish(
                 load.Step(
                     broker.port, root, ids, warm_rate, len(ids) / warm_rate, [], f"warm-{root}"
@@ -129,7 +143,10 @@ def run_doors(
             total = sent
             spare = iter(ids[::-1])
             for rate in rates:
-                incidents = [(next(spare), step_s * k / 40) for k in range(1, 21)]
+                incidents = [
+                    (next(spare), step_s * k / (2 * INCIDENTS_PER_STEP + 2))
+                    for k in range(1, INCIDENTS_PER_STEP + 1)
+                ]
                 step = load.Step(
                     broker.port, root, ids, rate, step_s, incidents, f"pub-{root}-{rate}"
                 )
@@ -272,9 +289,9 @@ def main() -> int:
         ).split(",")
     ]
     step_s = args.step_s or (4.0 if args.quick else 15.0)
-    ceiling_rates = (
-        [*rates, rates[-1] * 2] if args.quick else [*rates, rates[-1] * 2, rates[-1] * 4]
-    )
+    # the ceiling goes on past the gateway's ladder in steps of its last rung's size
+    rung = rates[-1] - rates[-2] if len(rates) > 1 else rates[-1]
+    ceiling_rates = [*rates, *range(rates[-1] + rung, 2 * rates[-1] + 1, rung)]
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gg-bench-mosq-") as tmp:
         broker = LocalBroker(Path(tmp), persistence=False)
@@ -286,21 +303,31 @@ def main() -> int:
             _, ids = make_site(doors[-1], Path(tmp))
             ceiling_steps = run_ceiling(broker, ids, ceiling_rates, step_s)
             prof_text = ""
+            prof_doors = min(doors, key=lambda d: abs(d - PROFILE_DOORS))
             if not args.no_profile:
-                best = results[0].best
-                rate = best.target if best else rates[0]
+                at = next(r for r in results if r.doors >= prof_doors or r is results[-1])
+                best = at.best
+                rate = min(best.target if best else rates[0], PROFILE_RATE)
                 prof_text = profile(
                     broker,
-                    doors[0],
+                    prof_doors,
                     rate,
                     8 if args.quick else 20,
                     args.out.with_suffix(".profile.txt"),
                 )
+                prof_text = f"{prof_doors:,} doors at {rate:,} msg/s\n\n{prof_text}"
         finally:
             broker.stop()
     command = "python bench/throughput.py " + " ".join(sys.argv[1:])
     report.write(
-        args.out, results, ceiling_steps, prof_text, command.strip(), step_s, time.monotonic() - t0
+        args.out,
+        results,
+        ceiling_steps,
+        prof_text,
+        command.strip(),
+        step_s,
+        time.monotonic() - t0,
+        INCIDENTS_PER_STEP,
     )
     print(f"wrote {args.out} in {time.monotonic() - t0:.0f} s", flush=True)
     return 0
