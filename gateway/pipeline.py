@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
 SEEN_FLUSH_S = 1.0
-SEEN_CHUNK = 2000
+SEEN_CHUNK = 500
 
 
 @dataclass(frozen=True)

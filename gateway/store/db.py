@@ -6,6 +6,7 @@ the outbox worker) or FastAPI's thread pool (plain `def` endpoints).
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -29,7 +30,10 @@ from rules.model import Severity
 from sensors.kinds import Kind
 
 
+@functools.lru_cache(maxsize=4096)
 def ts(at: datetime) -> str:
+    """An instant as stored: UTC, ISO 8601, microseconds (so text order is time order).
+    Cached: a step writes the same instants many times (one arrival time per burst read)."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.devices import DeviceState, DoorState, advance, is_duplicate
+from gateway.devices import DeviceState, DoorState, advance, is_duplicate, repeat, shared
 from sensors.kinds import KINDS, Kind
 from sensors.reading import Reading
 
@@ -150,3 +150,46 @@ def test_the_same_reading_again_is_a_duplicate_and_a_new_one_is_not() -> None:
     assert not is_duplicate(state, door(0, 5, open=False))  # same instant, other news
     assert not is_duplicate(state, door(1, 5, open=True))  # a heartbeat: a new instant
     assert not is_duplicate(None, door(0, open=True))
+
+
+def test_a_repeated_report_moves_only_the_instants_in_place() -> None:
+    state = step(None, door(0, 1, open=False))
+    fields = state.fields
+
+    assert repeat(state, door(30, 31, open=False))
+
+    assert (state.last_event_at, state.last_seen_at) == (at(30), at(31))
+    assert state.changed_at == at(0)
+    assert state.fields is fields
+
+
+def test_a_report_that_says_anything_new_is_not_a_repeat() -> None:
+    state = step(None, door(0, open=False))
+
+    assert not repeat(state, door(10, open=True))  # the state changed
+    assert not repeat(state, door(10, open=False, battery=80.0))  # a field it never said
+    assert not repeat(state, door(-5, open=False))  # older than what was applied
+    assert not repeat(None, door(10, open=False))
+    assert state.last_event_at == at(0)  # none of them touched it
+
+
+def test_a_device_last_heard_offline_is_not_repeated_back_online() -> None:
+    state = step(None, door(0, open=False))
+    state = step(state, availability(5, is_online=False))
+
+    # the full step runs: a reading is proof of life and must bring it back online
+    assert not repeat(state, door(10, open=False))
+    assert step(state, door(10, open=False)).is_online is True
+
+
+def test_devices_saying_the_same_share_one_fields_dict_but_one_is_not_true() -> None:
+    a = step(None, door(0, open=False))
+    b = advance(None, door(0, open=False), Kind.DOOR)
+    assert b is not None
+    assert a.fields is b.fields
+
+    number = shared({"level": 1})
+    flag = shared({"level": True})
+    assert number is not flag
+    assert type(number["level"]) is int
+    assert type(flag["level"]) is bool

@@ -409,3 +409,37 @@ def test_a_reopened_alert_queues_its_second_raise_and_clear_under_new_keys(
         ("alert.raised", f"alert-{first.id}-raised-r1-ops"),
         ("alert.cleared", f"alert-{first.id}-cleared-r1-ops"),
     ]
+
+
+def test_seen_rows_move_only_the_instants_and_never_undo_a_full_row(store: Store) -> None:
+    state = DeviceState(DOOR, Kind.DOOR, {"open": False}, T0, T0, at(1), True)
+    store.apply(Batch(states={DOOR: state}), at(1), ROUTE)
+
+    repeated = replace(state, last_event_at=at(60), last_seen_at=at(61))
+    store.apply(Batch(seen={DOOR: repeated}), at(61), ROUTE)
+    saved = store.device_state(DOOR)
+    assert saved is not None
+    assert (saved.last_event_at, saved.last_seen_at) == (at(60), at(61))
+    assert saved.fields == {"open": False}
+    assert saved.changed_at == T0
+
+    # a step that has the device's full row too writes that row, not the older instants
+    opened = DeviceState(DOOR, Kind.DOOR, {"open": True}, at(90), at(90), at(91), True)
+    store.apply(Batch(states={DOOR: opened}, seen={DOOR: repeated}), at(91), ROUTE)
+    assert store.device_state(DOOR) == opened
+
+
+def test_checkpoints_bring_the_wal_back_into_the_database(store: Store, tmp_path: Path) -> None:
+    # past SQLite's default auto-checkpoint (1,000 pages): a commit would have checkpointed
+    states = {
+        f"d{i}": DeviceState(f"d{i}", Kind.DOOR, {"open": i % 2 == 0}, T0, T0, T0, True)
+        for i in range(40_000)
+    }
+    store.apply(Batch(states=states), T0, ROUTE)
+    database = tmp_path / "g.db"
+    assert database.stat().st_size < 1_000_000  # the rows are still in the WAL only
+
+    assert store.checkpoint() == 0  # nothing left in the WAL that is not in the database
+    assert database.stat().st_size > 3_000_000
+    with closing(sqlite3.connect(database)) as other:
+        assert other.execute("SELECT count(*) FROM device_states").fetchone()[0] == 40_000
