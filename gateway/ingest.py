@@ -208,6 +208,7 @@ class MqttIngest:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         client.on_publish_packet = self._on_publish_packet
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
@@ -420,7 +421,8 @@ class MqttIngest:
             self._health.broker_error = f"connect refused: {reason_code}"
             log.warning("mqtt_connect_refused reason=%s", reason_code)
             return
-        self._health.is_broker_connected = True
+        # healthy once the broker has confirmed the subscriptions (on_subscribe): until
+        # then a reading published would not reach us
         self._health.broker_error = None
         # Subscribe every time: a broker that lost our session (restart without
         # persistence) would otherwise leave us connected and deaf.
@@ -432,6 +434,24 @@ class MqttIngest:
             flags.session_present,
             ",".join(self._subscriptions),
         )
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        refused = [
+            f"{topic}: {code}"
+            for topic, code in zip(self._subscriptions, reason_codes, strict=False)
+            if code.is_failure
+        ]
+        if refused:
+            self._health.broker_error = "subscription refused: " + "; ".join(refused)
+            log.error("mqtt_subscribe_refused %s", "; ".join(refused))
+        self._health.is_broker_connected = not refused  # refused: connected but deaf
 
     def _on_disconnect(
         self,

@@ -5,13 +5,15 @@ timer (hold conditions coming due with no message at all). Each step runs under 
 so the engine's decisions reach SQLite in the order they were made, and each step is one
 transaction. MQTT messages are acknowledged only after their step is committed.
 
-One thing is written later than its step: the two instants a repeated report moves (a
-sensor saying again what it said last, which is most of the traffic). Those are collected
+One thing is written later than its step: what a repeated report moves (a sensor saying
+again what it said last, which is most of the traffic): the device's two instants and
+its offline watches (rule tracks that every report moves forward). Those are collected
 and written from `SEEN_FLUSH_S` on, each device once however many times it repeated
 itself meanwhile (rewriting a row per heartbeat cost more than all the rest of a step),
 `SEEN_CHUNK` devices per step so that no step grows long and holds up a timer. A crash
-loses about that long of last-seen instants: never a state change, a rule track or an
-alert. A stop writes them all.
+loses about that long of them: an offline watch restored a second behind can only fall
+due a second early, for a device already silent for its kind's whole limit; never a state
+change, an alert or any other track. A stop writes them all.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from gateway.registry import Registry
 from gateway.site import Placement, node_placement
 from gateway.stats import Health
 from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
-from rules.engine import AlertEvent, Engine, EventType
+from rules.engine import AlertEvent, Engine, EventType, TrackKey
 from rules.model import RuleFile
 from sensors.adapt import AdapterSet
 from sensors.kinds import KINDS, Kind
@@ -107,6 +109,7 @@ class Pipeline:
         self._timer_wake = asyncio.Event()
         self.states: dict[str, DeviceState] = {}
         self._seen: dict[str, DeviceState] = {}  # repeated reports not written yet
+        self._tracks_later: dict[TrackKey, None] = {}  # offline watches they moved
         self._seen_due = time.monotonic() + SEEN_FLUSH_S
         self._seen_told = False
 
@@ -150,24 +153,39 @@ class Pipeline:
         up unacknowledged: the broker sends it again), then take no further step."""
         self._is_stopping = True
         await self._lock.acquire()
-        if self._seen:
+        if self._has_later:
             batch = Batch()
             self._take_seen(batch, force=True)
             await self._write(batch, self._now())
 
     def _take_seen(self, batch: Batch, *, force: bool = False) -> None:
-        """Hand the instants of repeated reports to this step's batch, when they are due."""
-        if not self._seen or not (force or time.monotonic() >= self._seen_due):
+        """Hand what repeated reports moved (device instants, offline watches) to this
+        step's batch when it is due: all of it when stopping, else a chunk."""
+        if not self._has_later or not (force or time.monotonic() >= self._seen_due):
             return
-        if force or len(self._seen) <= SEEN_CHUNK:
-            batch.seen, self._seen = self._seen, {}
+        limit = None if force else SEEN_CHUNK
+        seen = self._seen  # oldest first: a device keeps its place when it repeats again
+        batch.seen = {d: seen.pop(d) for d in list(islice(seen, limit))}
+        later = self._tracks_later
+        keys = list(islice(later, limit))
+        for key in keys:
+            del later[key]
+        batch.tracks.extend((key, self._engine.saved_form(key)) for key in keys)
+        if not self._has_later:
             self._seen_due = time.monotonic() + SEEN_FLUSH_S
             self._seen_told = False
-            return
-        seen = self._seen  # oldest first: a device keeps its place when it repeats again
-        batch.seen = {device_id: seen[device_id] for device_id in islice(seen, SEEN_CHUNK)}
-        for device_id in batch.seen:
-            del seen[device_id]
+
+    @property
+    def _has_later(self) -> bool:
+        return bool(self._seen or self._tracks_later)
+
+    def _note_tracks(self, batch: Batch) -> None:
+        """This step's changed tracks go in its batch; tracks only moved by reports wait."""
+        batch.tracks = self._engine.take_changes()
+        later = self._tracks_later
+        for key, _ in batch.tracks:
+            later.pop(key, None)
+        later.update(dict.fromkeys(self._engine.take_refreshed()))
 
     async def run_timers(self) -> None:
         """Fire hold conditions at their due time, whether or not a message arrives."""
@@ -178,7 +196,7 @@ class Pipeline:
             timeout = (
                 None if due_at is None else max(0.0, self._clock.wall_seconds(due_at - self._now()))
             )
-            if self._seen:  # instants of repeated reports wait for a step to write them
+            if self._has_later:  # what repeated reports moved waits for a step to write it
                 flush_in = max(0.0, self._seen_due - time.monotonic())
                 timeout = flush_in if timeout is None else min(timeout, flush_in)
             await wait_or_timeout(self._timer_wake, timeout)
@@ -190,9 +208,9 @@ class Pipeline:
 
     def _tick(self, now: datetime) -> Batch:
         batch = Batch()
-        self._take_seen(batch)
         self._add_events(batch, self._engine.tick(now))
-        batch.tracks = self._engine.take_changes()
+        self._note_tracks(batch)
+        self._take_seen(batch)
         return batch
 
     def _observe(self, messages: list[Message], now: datetime) -> Batch:
@@ -229,7 +247,7 @@ class Pipeline:
                 batch.changes.append((reading.device_id, reading.event_at, _change(accepted)))
             self._accepted.append(accepted)
         self._add_events(batch, self._engine.tick(now))
-        batch.tracks = self._engine.take_changes()
+        self._note_tracks(batch)
         self._take_seen(batch)
         return batch
 
@@ -332,7 +350,7 @@ class Pipeline:
             self._on_readings(accepted)
         if batch.tracks:
             self._timer_wake.set()  # a new hold may be due sooner than the one we sleep for
-        if self._seen and not self._seen_told:
+        if self._has_later and not self._seen_told:
             self._seen_told = True  # the timer loop now knows instants wait to be written
             self._timer_wake.set()
         if batch.events:

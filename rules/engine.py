@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from rules.inhibition import Groups, fire_absence, observe_absence
@@ -82,7 +84,7 @@ class Engine:
 
     def _reindex(self) -> None:
         self._led.where = self._where
-        self._applicable: dict[tuple[str, Kind], tuple[AnyRule, ...]] = {}
+        self._applicable: dict[tuple[str, Kind], tuple[tuple[AnyRule, _Handler], ...]] = {}
         for groups in self._groups.of_member.values():
             for group in groups:
                 group.silent.clear()
@@ -137,7 +139,7 @@ class Engine:
             return False
         return rule.scope is None or rule.scope.covers(device_id, where)
 
-    def _rules_for(self, device_id: str, kind: Kind) -> tuple[AnyRule, ...]:
+    def _rules_for(self, device_id: str, kind: Kind) -> tuple[tuple[AnyRule, _Handler], ...]:
         cached = self._applicable.get((device_id, kind))
         if cached is not None:
             return cached
@@ -157,7 +159,7 @@ class Engine:
             if device_kind != Kind.AVAILABILITY and device_kind not in rule.kinds:
                 continue
             if rule.scope is None or rule.scope.covers(device_id, where):
-                found.append(rule)
+                found.append((rule, _handler(rule)))
         result = tuple(found)
         self._applicable[(device_id, kind)] = result
         return result
@@ -168,31 +170,41 @@ class Engine:
         """Apply one reading; return what it raised or cleared right away."""
         self._start(now)
         led = self._led
+        tracks = led.tracks
+        due_of = led.timers.due_of
         at = max(reading.event_at, now - self._max_lateness)
         fields = reading.fields
-        if reading.kind != Kind.AVAILABILITY and reading.device_id not in self._where:
-            led.seen_kind[reading.device_id] = reading.kind
-        for rule in self._rules_for(reading.device_id, reading.kind):
-            key = (rule.id, reading.device_id)
-            track = led.tracks.get(key)
-            if isinstance(rule, AbsenceRule):
-                silent_s = rule.silent_for(self._kind_of(reading, track))
-                observe_absence(led, self._groups, rule, key, track, reading, at, now, silent_s)
-            elif isinstance(rule, HeldRule | ImmediateRule):
-                observe_state(led, rule, key, track, reading, at, now)
-            elif isinstance(rule, ThresholdRule):
-                value = fields.get(rule.field)
+        device_id = reading.device_id
+        if reading.kind != Kind.AVAILABILITY and device_id not in self._where:
+            led.seen_kind[device_id] = reading.kind
+        for rule, how in self._rules_for(device_id, reading.kind):
+            key = (rule.id, device_id)
+            track = tracks.get(key)
+            if how is _Handler.ABSENCE:
+                absence = cast(AbsenceRule, rule)  # by _handler
+                silent_s = absence.silent_for(self._kind_of(reading, track))
+                observe_absence(led, self._groups, absence, key, track, reading, at, now, silent_s)
+            elif how is _Handler.STATE:
+                observe_state(
+                    led, cast(HeldRule | ImmediateRule, rule), key, track, reading, at, now
+                )
+            elif how is _Handler.THRESHOLD:
+                threshold = cast(ThresholdRule, rule)
+                value = fields.get(threshold.field)
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    observe_threshold(led, rule, key, track, float(value), at)
-            elif isinstance(rule, CountRule | InactivityRule):
-                value = fields.get(rule.field)
+                    observe_threshold(led, threshold, key, track, float(value), at)
+            else:
+                value = fields.get(cast(CountRule | InactivityRule, rule).field)
                 if value is None:
                     continue  # a heartbeat or health report is neither a transition nor activity
-                if isinstance(rule, CountRule):
-                    observe_count(led, rule, key, track, value, at)
+                if how is _Handler.COUNT:
+                    observe_count(led, cast(CountRule, rule), key, track, value, at)
                 else:
-                    observe_inactivity(led, rule, key, track, value, at)
-            self._fire_key(key, now)
+                    observe_inactivity(led, cast(InactivityRule, rule), key, track, value, at)
+            # a timer already due (a late reading): handle it now, not at the next tick
+            due = due_of(key)
+            if due is not None and due <= now:
+                self._fire_key(key, now)
         return led.take_events()
 
     def _kind_of(self, reading: Reading, track: Track | None) -> Kind | None:
@@ -276,8 +288,19 @@ class Engine:
         """Tracks created, changed or ended since the last call (None: ended)."""
         tracks = self._led.tracks
         changes = [(key, _copy(tracks.get(key))) for key in self._led.changed]
+        self._led.refreshed.difference_update(self._led.changed)
         self._led.changed.clear()
         return changes
+
+    def take_refreshed(self) -> set[TrackKey]:
+        """Tracks only moved forward by reports since the last call (offline watches):
+        the caller saves them when it sees fit, through `saved_form`."""
+        refreshed, self._led.refreshed = self._led.refreshed, set()
+        return refreshed
+
+    def saved_form(self, key: TrackKey) -> Track | None:
+        """A copy of the track as it stands, for the store (None: it has ended)."""
+        return _copy(self._led.tracks.get(key))
 
     def restore(self, tracks: list[tuple[TrackKey, Track]]) -> None:
         """Load tracks saved by the store; tracks of rules no longer defined are dropped."""
@@ -295,6 +318,30 @@ class Engine:
 
     def active(self) -> dict[TrackKey, Track]:
         return dict(self._led.tracks)
+
+
+class _Handler(Enum):
+    """Which `observe_*` a rule's readings go to (decided once per rule, not per reading)."""
+
+    ABSENCE = 1
+    STATE = 2
+    THRESHOLD = 3
+    COUNT = 4
+    INACTIVITY = 5
+
+
+def _handler(rule: AnyRule) -> _Handler:
+    if isinstance(rule, AbsenceRule):
+        return _Handler.ABSENCE
+    if isinstance(rule, HeldRule | ImmediateRule):
+        return _Handler.STATE
+    if isinstance(rule, ThresholdRule):
+        return _Handler.THRESHOLD
+    if isinstance(rule, CountRule):
+        return _Handler.COUNT
+    if isinstance(rule, InactivityRule):
+        return _Handler.INACTIVITY
+    raise TypeError(f"no reading handler for {type(rule).__name__}")  # node_offline: not here
 
 
 def _copy(track: Track | None) -> Track | None:

@@ -109,12 +109,19 @@ def observe_absence(
         return
     if track is not None and at < track.since_at:
         return  # a late report: the device was seen since
-    if track is not None and (track.is_raised or "silent_at" in track.data):
+    is_watching = track is not None and not (track.is_raised or "silent_at" in track.data)
+    if track is not None and not is_watching:
         back(led, groups, rule, key, track, at)
     data = {} if reading.kind == Kind.AVAILABILITY else {"kind": reading.kind.value}
     if track is not None and "kind" in track.data:
         data = {"kind": track.data["kind"], **data}
     due = None if silent_s is None else allowed_from(rule, at + timedelta(seconds=silent_s), led.tz)
+    if is_watching and track is not None and track.data == data and led.tracks.get(key) is track:
+        # the commonest case by far: a device watched and still reporting
+        track.since_at = at
+        track.due_at = due
+        led.refresh(key, track)
+        return
     led.put(key, Track(since_at=at, due_at=due, is_raised=False, data=data))
 
 

@@ -28,6 +28,8 @@ class Ledger:
         self.tracks: dict[TrackKey, Track] = {}
         self.timers = Timers()
         self.changed: set[TrackKey] = set()
+        # tracks only moved forward in place by a report (an offline watch): saved lazily
+        self.refreshed: set[TrackKey] = set()
         self.events: list[AlertEvent] = []
         self.where: Mapping[str, Where] = {}
         self.node_where: dict[str, Where] = {}  # node id -> a Where for the node itself
@@ -39,6 +41,13 @@ class Ledger:
         """Store a new or changed track and (re)schedule its timer."""
         self.tracks[key] = track
         self.changed.add(key)
+        self.timers.set(key, track.next_at())
+
+    def refresh(self, key: TrackKey, track: Track) -> None:
+        """A track moved forward in place (its instants only): rescheduled now, saved when
+        the caller next takes `refreshed` (a watch that every report moves would otherwise
+        be rewritten per report)."""
+        self.refreshed.add(key)
         self.timers.set(key, track.next_at())
 
     def drop(self, key: TrackKey) -> None:

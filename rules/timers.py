@@ -36,6 +36,10 @@ class Timers:
             self._heap = [(at, k) for k, at in self._due.items()]
             heapq.heapify(self._heap)
 
+    def due_of(self, key: TrackKey) -> datetime | None:
+        """The instant `key` is scheduled at (None: not scheduled)."""
+        return self._due.get(key)
+
     def next_at(self) -> datetime | None:
         heap = self._heap
         while heap:

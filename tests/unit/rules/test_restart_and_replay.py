@@ -37,7 +37,10 @@ def key(event: AlertEvent) -> tuple[str, str, str, datetime, datetime]:
 
 
 def saved(e: Engine, store: dict[TrackKey, Track]) -> None:
-    for k, track in e.take_changes():
+    """What the gateway's store holds after a step and the lazy saves (as at a stop)."""
+    changes = e.take_changes()
+    changes += [(k, e.saved_form(k)) for k in e.take_refreshed()]
+    for k, track in changes:
         if track is None:
             store.pop(k, None)
         else:
