@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-admin-token-not-a-secret"  # noqa: S105  # a throwaway gateway on 127.0.0.1
@@ -37,10 +38,37 @@ def free_port() -> int:
         return port
 
 
+def shipped_rules(folder: Path, hold_s: float) -> Path:
+    """The rules gridgate ships (rules/defaults), with door_left_open held `hold_s` day and
+    night so that a bench step can score it; everything else as shipped."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted((REPO / "rules" / "defaults").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for rule in data["rules"]:
+            if rule["id"] == "door_left_open":
+                rule["hold_s"] = hold_s
+                rule["night"]["hold_s"] = hold_s
+        (folder / path.name).write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
+    return folder
+
+
 class Gateway:
-    def __init__(self, tmp: Path, broker_port: int, root: str, site: Path, hold_s: float) -> None:
-        rules = tmp / "rules.yaml"
-        rules.write_text(RULES.format(hold_s=hold_s), encoding="utf-8")
+    def __init__(
+        self,
+        tmp: Path,
+        broker_port: int,
+        root: str,
+        site: Path,
+        hold_s: float,
+        *,
+        rules: str = "door",
+    ) -> None:
+        """`rules`: "door" (door_left_open alone) or "shipped" (every shipped rule)."""
+        if rules == "shipped":
+            rules_path = shipped_rules(tmp / "rules", hold_s)
+        else:
+            rules_path = tmp / "rules.yaml"
+            rules_path.write_text(RULES.format(hold_s=hold_s), encoding="utf-8")
         self.api_port = free_port()
         self.log = tmp / "gateway.log"
         self.env = {
@@ -51,7 +79,7 @@ class Gateway:
             "GRIDGATE_API__PORT": str(self.api_port),
             "GRIDGATE_STATE_DIR": str(tmp / "state"),
             "GRIDGATE_SITE_FILE": str(site),
-            "GRIDGATE_RULES_FILE": str(rules),
+            "GRIDGATE_RULES_FILE": str(rules_path),
             "GRIDGATE_AUTH__ADMIN_TOKEN": TOKEN,
             "GRIDGATE_LOG__LEVEL": "WARNING",
         }

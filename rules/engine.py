@@ -18,7 +18,6 @@ clears the alert it would have prevented (raise, then clear). See docs/rules.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import cast
@@ -84,7 +83,15 @@ class Engine:
 
     def _reindex(self) -> None:
         self._led.where = self._where
-        self._applicable: dict[tuple[str, Kind], tuple[tuple[AnyRule, _Handler], ...]] = {}
+        # kind of reading -> device id -> the rules it goes to (no tuple key per device)
+        self._applicable: dict[Kind, dict[str, tuple[tuple[AnyRule, _Handler], ...]]] = {}
+        # a district's devices fall under a handful of distinct rule lists: one tuple each
+        self._rule_lists: dict[tuple[str, ...], tuple[tuple[AnyRule, _Handler], ...]] = {}
+        self._pairs = {
+            rule.id: (rule, _handler(rule))
+            for rule in self._rules.values()
+            if not isinstance(rule, NodeOfflineRule)
+        }
         for groups in self._groups.of_member.values():
             for group in groups:
                 group.silent.clear()
@@ -140,12 +147,15 @@ class Engine:
         return rule.scope is None or rule.scope.covers(device_id, where)
 
     def _rules_for(self, device_id: str, kind: Kind) -> tuple[tuple[AnyRule, _Handler], ...]:
-        cached = self._applicable.get((device_id, kind))
+        by_device = self._applicable.get(kind)
+        if by_device is None:
+            by_device = self._applicable[kind] = {}
+        cached = by_device.get(device_id)
         if cached is not None:
             return cached
         where = self._where.get(device_id)
         device_kind = where.kind if where is not None else kind
-        found = []
+        found: list[str] = []
         for rule in self._rules.values():
             if isinstance(rule, NodeOfflineRule):
                 continue
@@ -159,9 +169,12 @@ class Engine:
             if device_kind != Kind.AVAILABILITY and device_kind not in rule.kinds:
                 continue
             if rule.scope is None or rule.scope.covers(device_id, where):
-                found.append((rule, _handler(rule)))
-        result = tuple(found)
-        self._applicable[(device_id, kind)] = result
+                found.append(rule.id)
+        ids = tuple(found)
+        result = self._rule_lists.get(ids)
+        if result is None:
+            result = self._rule_lists[ids] = tuple(self._pairs[rule_id] for rule_id in ids)
+        by_device[device_id] = result
         return result
 
     # ---- the hot path ----------------------------------------------------------------
@@ -345,7 +358,10 @@ def _handler(rule: AnyRule) -> _Handler:
 
 
 def _copy(track: Track | None) -> Track | None:
-    return None if track is None else replace(track, data=dict(track.data))
+    # data is never changed in place, so the copy may share it
+    return (
+        None if track is None else Track(track.since_at, track.due_at, track.is_raised, track.data)
+    )
 
 
 def _same_condition(old: AnyRule, new: AnyRule) -> bool:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from rules.ledger import Ledger
 from rules.model import AbsenceRule, AnyRule, NodeOfflineRule
 from rules.scope import Where
-from rules.tracks import Track, TrackKey, instant, iso
+from rules.tracks import Track, TrackKey, instant, iso, shared_data
 from rules.transitions import fire
 from rules.windows import allowed_from
 from sensors.kinds import Kind
@@ -49,7 +49,7 @@ class Group:
 
 class Groups:
     def __init__(self) -> None:
-        self.of_member: dict[TrackKey, list[Group]] = {}
+        self.of_member: dict[TrackKey, tuple[Group, ...]] = {}
 
     def build(
         self,
@@ -60,7 +60,7 @@ class Groups:
         node_where: dict[str, Where],
     ) -> None:
         """Index which devices each node rule groups (from the site), and name the nodes."""
-        self.of_member = defaultdict(list)
+        members: defaultdict[TrackKey, list[Group]] = defaultdict(list)
         node_where.clear()
         for node_rule in node_rules:
             absence = rules[node_rule.of]
@@ -71,12 +71,17 @@ class Groups:
                     continue
                 group = groups.setdefault(node[0], Group(node_rule, node[0]))
                 group.total += 1
-                self.of_member[(absence.id, device_id)].append(group)
+                members[(absence.id, device_id)].append(group)
                 if node[0] not in node_where:
                     depth = next(i for i, p in enumerate(place.path) if p[1] == node[0])
                     kind = node_rule.single_kind or Kind.AVAILABILITY
                     node_where[node[0]] = Where(node[0], kind, None, place.path[: depth + 1])
-        self.of_member = dict(self.of_member)
+        # the devices of one building share one tuple of groups
+        shared: dict[tuple[int, ...], tuple[Group, ...]] = {}
+        self.of_member = {
+            key: shared.setdefault(tuple(id(g) for g in found), tuple(found))
+            for key, found in members.items()
+        }
 
     def refill(self, tracks: Mapping[TrackKey, Track]) -> None:
         """Put back the silent devices known from tracks (after restore or a rebuild)."""
@@ -115,6 +120,7 @@ def observe_absence(
     data = {} if reading.kind == Kind.AVAILABILITY else {"kind": reading.kind.value}
     if track is not None and "kind" in track.data:
         data = {"kind": track.data["kind"], **data}
+    data = shared_data(data)
     due = None if silent_s is None else allowed_from(rule, at + timedelta(seconds=silent_s), led.tz)
     if is_watching and track is not None and track.data == data and led.tracks.get(key) is track:
         # the commonest case by far: a device watched and still reporting
@@ -138,7 +144,7 @@ def go_silent(
 ) -> None:
     """The device went silent at `silent_at`: raise, or wait for its node to decide."""
     track.data = {**track.data, "silent_at": iso(silent_at), "cause": cause}
-    members = groups.of_member.get(key, [])
+    members = groups.of_member.get(key, ())
     if not members:
         led.raise_alert(rule, key, track, now, silent_at)
         return
@@ -186,7 +192,7 @@ def back(
     led: Ledger, groups: Groups, rule: AbsenceRule, key: TrackKey, track: Track, at: datetime
 ) -> None:
     """The device reported again at `at`: clear its alert and maybe its node's."""
-    for group in groups.of_member.get(key, []):
+    for group in groups.of_member.get(key, ()):
         group.silent.pop(key[1], None)
         node_key = (group.rule.id, group.node_id)
         node_track = led.tracks.get(node_key)

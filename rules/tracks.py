@@ -42,7 +42,7 @@ def instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-@dataclass
+@dataclass(slots=True)
 class Track:
     """One rule's condition holding (or being watched) on one subject."""
 
@@ -58,6 +58,25 @@ class Track:
         if not self.is_raised and self.due_at is not None and "silent_at" not in self.data:
             times.append(self.due_at)
         return min(times, default=None)
+
+
+_SHARED_DATA: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+_SHARED_DATA_MAX = 256
+
+
+def shared_data(data: dict[str, Any]) -> dict[str, Any]:
+    """One dict for the tracks that carry the same small data (every offline watch of a
+    door says `{"kind": "door"}`). Track data is never changed in place (it is replaced),
+    so sharing it is safe."""
+    if len(data) > 1:
+        return data
+    key = tuple(data.items())
+    found = _SHARED_DATA.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED_DATA) < _SHARED_DATA_MAX:
+        _SHARED_DATA[key] = data
+    return data
 
 
 class EventType(StrEnum):

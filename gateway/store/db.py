@@ -27,6 +27,7 @@ from gateway.site import Level, Node, Placement
 from gateway.store.schema import MIGRATIONS
 from rules.engine import AlertEvent, EventType, Track, TrackKey
 from rules.model import Severity
+from rules.tracks import shared_data
 from sensors.kinds import Kind
 
 
@@ -565,7 +566,7 @@ class Store:
                     _dt(r["since_at"]),
                     _dt_or_none(r["due_at"]),
                     bool(r["is_raised"]),
-                    json.loads(r["data"]),
+                    shared_data(json.loads(r["data"])),
                 ),
             )
             for r in rows
