@@ -77,6 +77,7 @@ def write(
     step_s: float,
     elapsed_s: float,
     incidents: int,
+    rules: str = "door",
 ) -> None:
     png = out.with_suffix(".png")
     has_plot = _plot(png, results, ceiling)
@@ -91,6 +92,15 @@ def write(
         f"    {command}",
         "",
         f"Targets: {TARGETS}.",
+        "",
+        "Rules: "
+        + (
+            "every rule gridgate ships (rules/defaults: offline watches, flapping, battery, "
+            "night, care...), door_left_open held 2 s day and night."
+            if rules == "shipped"
+            else "door_left_open alone, held 2 s (`--rules shipped` runs every shipped rule: "
+            "docs/benchmarks-shipped.md)."
+        ),
         "",
         "## Highest sustained rate",
         "",

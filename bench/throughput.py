@@ -343,6 +343,7 @@ def main() -> int:
         step_s,
         time.monotonic() - t0,
         INCIDENTS_PER_STEP,
+        args.rules,
     )
     print(f"wrote {args.out} in {time.monotonic() - t0:.0f} s", flush=True)
     return 0
