@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,47 @@ def _cpus() -> int:
     import os
 
     return os.cpu_count() or 0
+
+
+@dataclass
+class _Step:
+    target: int
+    achieved: float
+    is_sustained: bool
+
+
+@dataclass
+class _Doors:
+    doors: int
+    steps: list[_Step]
+
+
+def replot(markdown: Path) -> Path:
+    """Draw a results file's plot again from its "Every step" table (the PNG beside it)."""
+    by_doors: dict[str, list[_Step]] = {}
+    in_table = False
+    for line in markdown.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## Every step"):
+            in_table = True
+            continue
+        if in_table and line.startswith("## "):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if not in_table or len(cells) != 11 or not cells[1].replace(",", "").isdigit():
+            continue
+        step = _Step(int(cells[1].replace(",", "")), float(cells[2].replace(",", "")),
+                     cells[10] == "yes")  # fmt: skip
+        by_doors.setdefault(cells[0], []).append(step)
+    ceiling = by_doors.pop("ceiling", [])
+    results = [_Doors(int(d.replace(",", "")), steps) for d, steps in by_doors.items()]
+    png = markdown.with_suffix(".png")
+    if not _plot(png, results, ceiling):
+        raise SystemExit("matplotlib is not installed (pip install -e '.[bench]')")
+    return png
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name in sys.argv[1:]:
+        print(replot(Path(name)))
