@@ -84,11 +84,15 @@ class Engine:
     def _reindex(self) -> None:
         self._led.where = self._where
         # kind of reading -> device id -> the rules it goes to (no tuple key per device)
-        self._applicable: dict[Kind, dict[str, tuple[tuple[AnyRule, _Handler], ...]]] = {}
+        self._applicable: dict[
+            Kind, dict[str, tuple[tuple[AnyRule, _Handler, str | None], ...]]
+        ] = {}
         # a district's devices fall under a handful of distinct rule lists: one tuple each
-        self._rule_lists: dict[tuple[str, ...], tuple[tuple[AnyRule, _Handler], ...]] = {}
+        self._rule_lists: dict[
+            tuple[str, ...], tuple[tuple[AnyRule, _Handler, str | None], ...]
+        ] = {}
         self._pairs = {
-            rule.id: (rule, _handler(rule))
+            rule.id: (rule, _handler(rule), _needs(rule))
             for rule in self._rules.values()
             if not isinstance(rule, NodeOfflineRule)
         }
@@ -146,7 +150,9 @@ class Engine:
             return False
         return rule.scope is None or rule.scope.covers(device_id, where)
 
-    def _rules_for(self, device_id: str, kind: Kind) -> tuple[tuple[AnyRule, _Handler], ...]:
+    def _rules_for(
+        self, device_id: str, kind: Kind
+    ) -> tuple[tuple[AnyRule, _Handler, str | None], ...]:
         by_device = self._applicable.get(kind)
         if by_device is None:
             by_device = self._applicable[kind] = {}
@@ -190,7 +196,9 @@ class Engine:
         device_id = reading.device_id
         if reading.kind != Kind.AVAILABILITY and device_id not in self._where:
             led.seen_kind[device_id] = reading.kind
-        for rule, how in self._rules_for(device_id, reading.kind):
+        for rule, how, needs in self._rules_for(device_id, reading.kind):
+            if needs is not None and needs not in fields:
+                continue  # the rule's field is not in this reading: nothing it could change
             key = (rule.id, device_id)
             track = tracks.get(key)
             if how is _Handler.ABSENCE:
@@ -355,6 +363,16 @@ def _handler(rule: AnyRule) -> _Handler:
     if isinstance(rule, InactivityRule):
         return _Handler.INACTIVITY
     raise TypeError(f"no reading handler for {type(rule).__name__}")  # node_offline: not here
+
+
+def _needs(rule: AnyRule) -> str | None:
+    """The one field a reading must carry for the rule to look at it (None: any reading
+    matters, as for an offline watch, or several fields do, as for `all:`). Skipping the
+    rest early is what a heartbeat mostly is: seven rules, one of them interested."""
+    if isinstance(rule, AbsenceRule):
+        return None
+    field: str | None = getattr(rule, "field", None)
+    return field
 
 
 def _copy(track: Track | None) -> Track | None:
