@@ -1,8 +1,11 @@
-"""Due times in a heap: one pending instant per key; `pop_due` touches only what is due.
+"""Due times in a heap: one pending instant per key; `pop` touches only what is due.
 
-Rescheduling a key pushes a new entry and leaves the old one to be skipped when it
-surfaces (checked against the key's current instant). When skipped entries outnumber live
-ones the heap is rebuilt, so a device that reports every minute cannot grow it unbounded.
+`_due` holds each key's true instant; the heap holds, per key, one entry at an instant no
+later than it (`_queued`). Moving a key later (an offline watch that every report pushes
+back) changes `_due` only: its entry surfaces at the old instant and goes back in at the
+true one, once, instead of a heap push per report. Moving a key earlier pushes a new entry
+and leaves the old one to be skipped when it surfaces. When skipped entries outnumber live
+ones the heap is rebuilt.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ _COMPACT_SLACK = 1024
 class Timers:
     def __init__(self) -> None:
         self._due: dict[TrackKey, datetime] = {}
+        self._queued: dict[TrackKey, datetime] = {}  # the instant of the key's live entry
         self._heap: list[tuple[datetime, TrackKey]] = []
 
     def __len__(self) -> int:
@@ -28,37 +32,55 @@ class Timers:
         if due_at is None:
             self._due.pop(key, None)
             return
-        if self._due.get(key) == due_at:
-            return
         self._due[key] = due_at
-        heapq.heappush(self._heap, (due_at, key))
-        if len(self._heap) > 2 * len(self._due) + _COMPACT_SLACK:
-            self._heap = [(at, k) for k, at in self._due.items()]
+        queued = self._queued.get(key)
+        if queued is not None and queued <= due_at:
+            return  # its entry surfaces first and goes back in at due_at
+        self._push(key, due_at)
+        if len(self._heap) > 2 * len(self._queued) + _COMPACT_SLACK:
+            self._heap = [(at, k) for k, at in self._queued.items()]
             heapq.heapify(self._heap)
 
     def due_of(self, key: TrackKey) -> datetime | None:
         """The instant `key` is scheduled at (None: not scheduled)."""
         return self._due.get(key)
 
-    def next_at(self) -> datetime | None:
+    def _push(self, key: TrackKey, at: datetime) -> None:
+        self._queued[key] = at
+        heapq.heappush(self._heap, (at, key))
+
+    def _settle(self) -> tuple[datetime, TrackKey] | None:
+        """Bring the heap's top to a live entry at its key's true instant; that entry."""
         heap = self._heap
         while heap:
-            due_at, key = heap[0]
-            if self._due.get(key) == due_at:
-                return due_at
+            at, key = heap[0]
+            if self._queued.get(key) != at:
+                heapq.heappop(heap)  # superseded by an earlier entry
+                continue
+            due = self._due.get(key)
+            if due == at:
+                return at, key
             heapq.heappop(heap)
+            del self._queued[key]
+            if due is not None:  # moved later since it went in
+                self._push(key, due)
         return None
+
+    def next_at(self) -> datetime | None:
+        top = self._settle()
+        return None if top is None else top[0]
 
     def pop(self, now: datetime) -> TrackKey | None:
         """The key of the earliest timer due by `now`, unscheduled; None if nothing is due."""
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            due_at, key = heapq.heappop(heap)
-            if self._due.get(key) == due_at:
-                del self._due[key]
-                return key
-        return None
+        top = self._settle()
+        if top is None or top[0] > now:
+            return None
+        _, key = heapq.heappop(self._heap)
+        del self._queued[key]
+        del self._due[key]
+        return key
 
     def clear(self) -> None:
         self._due.clear()
+        self._queued.clear()
         self._heap.clear()
