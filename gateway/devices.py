@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from sensors.kinds import KINDS, Kind
 from sensors.reading import FieldValue, Reading
+from sensors.shared import SharedDicts
 
 
 class DoorState(StrEnum):
@@ -84,22 +85,10 @@ def repeat(state: DeviceState | None, reading: Reading) -> bool:
 _MISSING = object()
 
 
-FIELDS_SHARED_MAX = 4096
-_shared_fields: dict[tuple[tuple[str, type, FieldValue], ...], dict[str, FieldValue]] = {}
-
-
-def shared(fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
-    """One dict for all devices that say the same (most doors are `{"open": false}`): a
-    district's device states would otherwise hold a dict each. Field dicts of a state are
-    never changed in place (`advance` copies), so sharing them is safe. Bounded: values
-    that vary (temperatures) stop being shared once the table is full."""
-    key = tuple((name, type(value), value) for name, value in fields.items())  # 1 is not True
-    found = _shared_fields.get(key)
-    if found is not None:
-        return found
-    if len(_shared_fields) < FIELDS_SHARED_MAX:
-        _shared_fields[key] = fields
-    return fields
+# Field dicts of a state are never changed in place (`advance` copies), so devices that
+# say the same can share one.
+_FIELDS = SharedDicts(4096)
+shared = _FIELDS.share
 
 
 def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceState | None:

@@ -31,6 +31,7 @@ import asyncio
 import logging
 import struct
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -69,7 +70,7 @@ class Inbox:
         self._items: list[Message] = []
         self._ready = asyncio.Event()
         self._health = health
-        self._on_room: list[Any] = []
+        self._on_room: list[Callable[[], None]] = []
 
     def __len__(self) -> int:
         return len(self._items)
@@ -82,7 +83,7 @@ class Inbox:
         self._items.append(message)
         self._ready.set()
 
-    def when_room(self, callback: Any) -> None:
+    def when_room(self, callback: Callable[[], None]) -> None:
         """Call `callback()` once the pipeline has taken messages (reading paused)."""
         self._health.ingest.inbox_full_waits += 1
         self._on_room.append(callback)
@@ -156,7 +157,7 @@ class BufferedClient(mqtt.Client):
             has_properties = packet[end] != 0  # v5: the properties' length, 0 for none
         except (IndexError, UnicodeDecodeError):
             return super()._handle_publish()  # paho says what is wrong with it
-        if has_properties or not topic or end > len(packet):
+        if has_properties or not topic:  # an empty topic: a v5 topic alias, paho's
             return super()._handle_publish()
         take(topic, bytes(packet[end + 1 :]), mid, qos)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
@@ -251,8 +252,10 @@ class MqttIngest:
                 log.warning("mqtt_disconnect_unsent (closing anyway)")
         if self._task is not None:
             self._task.cancel()
-        if self._sock is not None:
-            self._closed(self._sock)
+        sock = self._sock
+        if sock is not None:  # the broker did not let the DISCONNECT through in time
+            self._closed(sock)
+            sock.close()
 
     async def _run(self) -> None:
         delay = self._settings.reconnect_min_s

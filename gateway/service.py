@@ -256,13 +256,21 @@ CHECKPOINT_EVERY_S = 1.0
 
 
 async def run_checkpoints(store: Store) -> None:
-    """Keep the SQLite WAL short, in a thread beside the pipeline (see Store.checkpoint)."""
+    """Keep the SQLite WAL short, in a thread beside the pipeline (see Store.checkpoint).
+    A failure is logged when it starts and when it ends, and tried again every second."""
+    failing = False
     while True:
         await asyncio.sleep(CHECKPOINT_EVERY_S)
         try:
             await asyncio.to_thread(store.checkpoint)
-        except StoreUnavailable as exc:  # the next write says so too; keep trying
-            log.debug("checkpoint_failed reason=%s", exc.reason)
+        except StoreUnavailable as exc:
+            if not failing:
+                log.warning("checkpoint_failed reason=%s (retrying every second)", exc.reason)
+            failing = True
+            continue
+        if failing:
+            log.info("checkpoint_recovered")
+        failing = False
 
 
 class _ApiServer(uvicorn.Server):

@@ -214,10 +214,8 @@ class Engine:
                 value = fields.get(threshold.field)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     observe_threshold(led, threshold, key, track, float(value), at)
-            else:
-                value = fields.get(cast(CountRule | InactivityRule, rule).field)
-                if value is None:
-                    continue  # a heartbeat or health report is neither a transition nor activity
+            else:  # `needs` saw to it that the field is there: a transition or activity
+                value = fields[cast(CountRule | InactivityRule, rule).field]
                 if how is _Handler.COUNT:
                     observe_count(led, cast(CountRule, rule), key, track, value, at)
                 else:

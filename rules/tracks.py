@@ -26,6 +26,7 @@ from typing import Any
 
 from rules.model import Severity
 from sensors.kinds import Kind
+from sensors.shared import SharedDicts
 
 TrackKey = tuple[str, str]  # (rule id, subject id: a device id or a node id)
 
@@ -60,23 +61,10 @@ class Track:
         return min(times, default=None)
 
 
-_SHARED_DATA: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
-_SHARED_DATA_MAX = 256
-
-
-def shared_data(data: dict[str, Any]) -> dict[str, Any]:
-    """One dict for the tracks that carry the same small data (every offline watch of a
-    door says `{"kind": "door"}`). Track data is never changed in place (it is replaced),
-    so sharing it is safe."""
-    if len(data) > 1:
-        return data
-    key = tuple(data.items())
-    found = _SHARED_DATA.get(key)
-    if found is not None:
-        return found
-    if len(_SHARED_DATA) < _SHARED_DATA_MAX:
-        _SHARED_DATA[key] = data
-    return data
+# Track data is never changed in place (it is replaced), so tracks that carry the same
+# small data (every offline watch of a door: `{"kind": "door"}`) can share one dict.
+# Larger data holds instants, unique to its track: not worth a table entry.
+shared_data = SharedDicts(256, max_items=1).share
 
 
 class EventType(StrEnum):
