@@ -62,8 +62,10 @@ class Gateway:
         hold_s: float,
         *,
         rules: str = "door",
+        env: dict[str, str] | None = None,
     ) -> None:
-        """`rules`: "door" (door_left_open alone) or "shipped" (every shipped rule)."""
+        """`rules`: "door" (door_left_open alone) or "shipped" (every shipped rule);
+        `env`: more GRIDGATE_* settings (e.g. GRIDGATE_WEBHOOKS)."""
         if rules == "shipped":
             rules_path = shipped_rules(tmp / "rules", hold_s)
         else:
@@ -82,6 +84,7 @@ class Gateway:
             "GRIDGATE_RULES_FILE": str(rules_path),
             "GRIDGATE_AUTH__ADMIN_TOKEN": TOKEN,
             "GRIDGATE_LOG__LEVEL": "WARNING",
+            **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.http = httpx.Client(
@@ -123,8 +126,11 @@ class Gateway:
         raise RuntimeError("gateway did not become healthy")
 
     def received(self) -> int:
+        return int(self.health()["messages_received"])
+
+    def health(self) -> dict[str, Any]:
         body: dict[str, Any] = self.http.get("/health").json()
-        return int(body["messages_received"])
+        return body
 
     def alerts(self, raised_after: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

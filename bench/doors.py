@@ -1,0 +1,580 @@
+"""Real door traffic, scored where the user sees it: at a webhook receiver.
+
+    python bench/doors.py --quick                       # a few minutes
+    python bench/doors.py --mode storm,ingest --rates 2000,5000,10000,15000,20000 --step-s 20
+    python bench/doors.py ... --profile --out docs/benchmarks-doors.md
+
+Zigbee2MQTT door sensors (bench/door_traffic.py: opens and closes, ~30 % re-reports of an
+unchanged state) go through a private Mosquitto to the gateway, a real process with every
+shipped rule loaded (door_left_open held `HOLD_S` day and night) and one webhook, to a
+receiver on HTTP/1.1 keep-alive (bench/receiver.py). Each alert is scored against the
+generator's ground truth (bench/door_score.py): missed, false, duplicate, past due.
+
+Two modes: storm (25 % of opens held, as many doors as msg/s: each door reports about once
+a second) and ingest-bound (2 % held, 50,000 doors). The same ladder runs, in the same run,
+against a naive baseline (bench/naive.py). A step is sustained when the receiver is within
+1 s of due at its end, lag did not grow over it, and nothing was missed; see README of the
+results (`--out`). Doors report once (warm-up) before the first step. A last phase reads
+the gateway's RSS with 100,000 doors once each has reported.
+
+Not part of the test suite. Load goes to 127.0.0.1 only; every process is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing as mp
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import door_traffic, doors_report, naive, receiver
+from bench.door_score import END_LAG_MAX_S, Episode, Scorer, StepScore, decode, pct
+from bench.gateway_run import Gateway
+from bench.procstat import cpu_s, rss_mb
+from gateway.broker import LocalBroker
+from simulator.site import Layout, generate, site_from_data, site_yaml
+
+HOLD_S = 2.0
+GRACE_S = 5.0  # an alert not at the receiver this long after the step ended is missed
+WARM_RATE = 8000
+DRAIN_MAX_S = 60.0
+FLAP_WINDOW_S = 600.0  # door_flapping: more than 30 opens in 10 minutes
+FLAP_BUDGET = 28  # opens a door may make in any 10 minutes here (margin below 30)
+GEN_LAG_MAX_S = 0.1  # a step whose generator p99 lag exceeds this is invalid
+MEMORY_DOORS = 100_000
+DOORS_PER_COMMUNITY = 205  # 5 grids x 10 buildings x 4 units + 5 gates
+CTX = mp.get_context("spawn")
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    title: str
+    held_share: float
+    doors: int | None  # None: as many doors as msg/s
+
+
+MODES = {
+    "storm": Mode("storm", "storm (25 % held, doors = rate)", 0.25, None),
+    "ingest": Mode("ingest", "ingest-bound (2 % held, 50,000 doors)", 0.02, 50_000),
+}
+
+
+@dataclass
+class StepResult:
+    mode: str
+    target: str
+    rate: int
+    doors: int
+    offered: float
+    achieved: float
+    gen_lag_p99_s: float
+    gen_lag_max_s: float
+    score: StepScore
+    cpu_ms_per_1k: dict[str, float]  # process -> CPU ms per 1,000 messages (step + grace)
+    target_cpu_pct: float  # of one core, while the step ran
+    rss_mb: float
+    backlog_end: int  # messages the target had not taken when the step ended
+    receiver: dict[str, float]
+    sent: int
+    profiled: bool = False
+    notes: list[str] = field(default_factory=list)
+    # the same step scored again once the phase is over and the target has drained: what
+    # was missed at the step's grace but came later, and what never came
+    final: StepScore | None = None
+
+    @property
+    def is_valid(self) -> bool:
+        """The generator kept to its schedule (else the step says nothing of the target)."""
+        return self.gen_lag_p99_s <= GEN_LAG_MAX_S and self.achieved >= 0.95 * self.rate
+
+    @property
+    def is_sustained(self) -> bool:
+        s = self.score
+        return (
+            self.is_valid
+            and s.missed == 0
+            and s.end_lag_s is not None
+            and s.end_lag_s <= END_LAG_MAX_S
+            and not s.has_grown
+        )
+
+    @property
+    def meets_target(self) -> bool:
+        """Sustained, and right: nothing false or twice, p99 past due within 100 ms."""
+        p99 = pct(self.score.late_s, 99)
+        return (
+            self.is_sustained
+            and self.score.false == 0
+            and self.score.duplicates == 0
+            and p99 is not None
+            and p99 <= 0.1
+        )
+
+
+@dataclass
+class Phase:
+    mode: Mode
+    target: str
+    doors: int
+    start_s: float
+    warm_rss_mb: float | None
+    warm_alerts: int
+    steps: list[StepResult] = field(default_factory=list)
+
+    def best(self, *, on_target: bool = False) -> StepResult | None:
+        ok = [
+            s
+            for s in self.steps
+            if not s.profiled and (s.meets_target if on_target else s.is_sustained)
+        ]
+        return max(ok, key=lambda s: s.rate) if ok else None
+
+
+# ---- the parts: site, receiver, targets, generator -------------------------------------
+
+
+def midday_timezone(now: datetime) -> str:
+    """A fixed-offset zone whose wall clock reads about 12:00 now (Etc/GMT-N is UTC+N)."""
+    offset = 12 - now.hour
+    if offset > 14:
+        offset -= 24
+    if offset < -12:
+        offset += 24
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
+def make_site(doors: int, tmp: Path, timezone: str) -> tuple[Path, list[str]]:
+    layout = Layout.uniform(max(1, math.ceil(doors / DOORS_PER_COMMUNITY)), 5, 10, 4)
+    data = generate(1, layout)
+    data["timezone"] = timezone
+    path = tmp / "site.yaml"
+    path.write_text(site_yaml(data), encoding="utf-8")
+    return path, [d.device_id for d in site_from_data(data).devices if d.kind == "door"]
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self._conn, child = CTX.Pipe()
+        self.process = CTX.Process(target=receiver.run, args=(child,), daemon=True)
+        self.process.start()
+        self.port: int = self._conn.recv()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def take(self) -> tuple[list[Any], dict[str, float]]:
+        self._conn.send("take")
+        records, stats = self._conn.recv()
+        return records, stats
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+
+
+class GridgateTarget:
+    name = "gridgate"
+
+    def __init__(self, tmp: Path, broker: LocalBroker, site: Path, hook_url: str) -> None:
+        webhooks = f'[{{"name": "bench", "url": "{hook_url}"}}]'
+        self.gateway = Gateway(
+            tmp, broker.port, "bench", site, HOLD_S, rules="shipped",
+            env={"GRIDGATE_WEBHOOKS": webhooks},
+        )  # fmt: skip
+
+    def start(self) -> float:
+        return self.gateway.start()
+
+    @property
+    def pid(self) -> int:
+        return self.gateway.pid
+
+    def received(self) -> int:
+        return self.gateway.received()
+
+    def stop(self) -> None:
+        self.gateway.stop()
+
+
+class NaiveTarget:
+    name = "naive"
+
+    def __init__(self, broker: LocalBroker, hook_url: str) -> None:
+        self._received = CTX.RawValue("q", 0)
+        self._ready = CTX.Event()
+        self.process = CTX.Process(
+            target=naive.run,
+            args=(broker.port, hook_url, HOLD_S, self._received, self._ready),
+            daemon=True,
+        )
+
+    def start(self) -> float:
+        t0 = time.monotonic()
+        self.process.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the naive baseline did not subscribe")
+        return time.monotonic() - t0
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    def received(self) -> int:
+        return int(self._received.value)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(10)
+
+
+Target = GridgateTarget | NaiveTarget
+
+
+def play(traffic: door_traffic.Traffic, on_ready: Any = None) -> tuple[int, door_traffic.Played]:
+    """Run the generator in a process of its own; `on_ready()` just before it starts.
+    (messages planned, what it did)."""
+    conn, child = CTX.Pipe()
+    process = CTX.Process(target=door_traffic.run, args=(traffic, child), daemon=True)
+    process.start()
+    child.close()
+    try:
+        _, planned = conn.recv()
+        if on_ready is not None:
+            on_ready()
+        conn.send("go")
+        played: door_traffic.Played = conn.recv()
+    finally:
+        process.join(60)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+    return planned, played
+
+
+def wait_for(condition: Any, timeout_s: float, poll_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll_s)
+    return bool(condition())
+
+
+# ---- one phase: a target, a mode, a ladder ---------------------------------------------
+
+
+@dataclass
+class Run:
+    """What a phase needs from the whole run."""
+
+    receiver: Receiver
+    timezone: str
+    step_s: float
+    last_seen: bool
+    keep_going: bool
+    profile: bool
+    seed: int = 1
+
+
+class PhaseRunner:
+    def __init__(self, run: Run, mode: Mode, target_name: str, rates: list[int]) -> None:
+        self.run = run
+        self.mode = mode
+        self.target_name = target_name
+        self.rates = rates
+        self.opens: dict[int, deque[float]] = {}  # door index -> instants it opened
+        self.cursor = 0
+        self.total_sent = 0
+        self.scorer = Scorer(HOLD_S)
+
+    def site_doors(self) -> int:
+        if self.mode.doors is not None:
+            return self.mode.doors
+        # a storm step takes the next `rate` doors round the site: with this many, no door
+        # is used twice (the profile step may reuse some, under the flapping budget)
+        return min(MEMORY_DOORS, sum(self.rates) + max(self.rates))
+
+    def execute(self) -> Phase:
+        with tempfile.TemporaryDirectory(prefix=f"gg-doors-{self.mode.name}-") as tmp_name:
+            tmp = Path(tmp_name)
+            broker = LocalBroker(tmp / "mosquitto", persistence=False)
+            broker.write_config("max_inflight_messages 0\nmax_queued_messages 1000000")
+            broker.start()
+            site, self.ids = make_site(self.site_doors(), tmp, self.run.timezone)
+            target: Target = (
+                GridgateTarget(tmp, broker, site, self.run.receiver.url)
+                if self.target_name == "gridgate"
+                else NaiveTarget(broker, self.run.receiver.url)
+            )
+            self.broker = broker
+            try:
+                start_s = target.start()
+                phase = self._warm_up(target, start_s)
+                for rate in self.rates:
+                    step = self._step(target, rate, len(phase.steps))
+                    phase.steps.append(step)
+                    if not step.is_sustained and not self.run.keep_going:
+                        break
+                if (
+                    self.run.profile
+                    and self.target_name == "gridgate"
+                    and phase.mode.name == "storm"
+                ):
+                    failed = [s for s in phase.steps if not s.is_sustained]
+                    rate = failed[0].rate if failed else self.rates[-1]
+                    phase.steps.append(self._step(target, rate, len(phase.steps), profile=True))
+                self._final(target, phase)
+                return phase
+            finally:
+                target.stop()
+                broker.stop()
+
+    def _warm_up(self, target: Target, start_s: float) -> Phase:
+        _, played = play(
+            door_traffic.Traffic(
+                self.broker.port, f"warm-{self.target_name}", self.ids, WARM_RATE,
+                len(self.ids) / WARM_RATE, 0.0, HOLD_S, self.run.seed, warmup=True,
+                last_seen=self.run.last_seen,
+            )
+        )  # fmt: skip
+        self.total_sent += played.sent
+        wait_for(lambda: target.received() >= self.total_sent, 300)
+        time.sleep(GRACE_S)
+        records, _ = self.run.receiver.take()
+        rss = rss_mb(target.pid) if self.target_name == "gridgate" else None
+        print(
+            f"{self.target_name} {self.mode.name}: {len(self.ids):,} doors, start {start_s:.1f} s, "
+            f"warm-up {played.sent:,} msgs, {len(records)} alerts, RSS {rss or 0:.0f} MB",
+            flush=True,
+        )
+        return Phase(self.mode, self.target_name, len(self.ids), start_s, rss, len(records))
+
+    def _final(self, target: Target, phase: Phase) -> None:
+        """Score every step again with everything that arrived until the target drained."""
+        wait_for(lambda: target.received() >= self.total_sent, DRAIN_MAX_S, 0.5)
+        time.sleep(GRACE_S)
+        records, _ = self.run.receiver.take()
+        self.scorer.events += decode(records)[0]
+        for n, step in enumerate(phase.steps):
+            step.final = self.scorer.score(n)
+
+    def _doors_for(self, rate: int) -> list[int]:
+        if self.mode.doors is not None:
+            return list(range(len(self.ids)))
+        count = min(rate, len(self.ids))
+        chosen = [(self.cursor + k) % len(self.ids) for k in range(count)]
+        self.cursor = (self.cursor + count) % len(self.ids)
+        return chosen
+
+    def _budget(self, doors: list[int], now: float) -> list[int]:
+        out = []
+        for i in doors:
+            opens = self.opens.get(i)
+            while opens and opens[0] < now - FLAP_WINDOW_S:
+                opens.popleft()
+            out.append(FLAP_BUDGET - (len(opens) if opens else 0))
+        return out
+
+    def _step(self, target: Target, rate: int, n: int, *, profile: bool = False) -> StepResult:
+        doors = self._doors_for(rate)
+        traffic = door_traffic.Traffic(
+            self.broker.port, f"doors-{self.target_name}-{n}", [self.ids[i] for i in doors],
+            rate, self.run.step_s, self.mode.held_share, HOLD_S, self.run.seed + 7 * n,
+            open_budget=self._budget(doors, time.time()), last_seen=self.run.last_seen,
+        )  # fmt: skip
+        pids = {
+            "target": target.pid,
+            "mosquitto": self.broker.pid,
+            "receiver": self.run.receiver.pid,
+        }
+        cpu0: dict[str, float] = {}
+        spy: subprocess.Popen[bytes] | None = None
+        raw = Path(tempfile.gettempdir()) / f"gg-doors-profile-{time.time_ns()}.txt"
+
+        def on_ready() -> None:
+            nonlocal spy
+            cpu0.update({k: cpu_s(p) for k, p in pids.items() if p})
+            if profile:
+                spy = subprocess.Popen(
+                    [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(target.pid),
+                     "-d", str(int(self.run.step_s)), "-r", "100", "-f", "raw", "-o", str(raw),
+                     "--nonblocking", "--threads"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+
+        planned, played = play(traffic, on_ready)
+        ended_at = played.started_at + played.elapsed_s
+        cpu_mid = cpu_s(target.pid)
+        self.total_sent += played.sent
+        backlog = max(0, self.total_sent - target.received())
+        rss = rss_mb(target.pid)
+        episodes = []
+        for i, opened, closed, _planned in played.episodes:
+            held = closed - opened
+            is_held = True if held >= 1.25 * HOLD_S else False if held <= 0.75 * HOLD_S else None
+            episodes.append(Episode(n, self.ids[doors[i]], opened, closed, is_held))
+            self.opens.setdefault(doors[i], deque()).append(opened)
+        self.scorer.add_step(n, played.started_at, ended_at, episodes)
+        time.sleep(max(0.0, ended_at + GRACE_S - time.time()))
+        cpu = {k: (cpu_s(p) - cpu0[k]) for k, p in pids.items() if p}
+        cpu["generator"] = played.cpu_s
+        records, rstats = self.run.receiver.take()
+        events, bad = decode(records)
+        self.scorer.events += events
+        score = self.scorer.score(n)
+        lags = [lag for _, lag in played.lag_s]
+        result = StepResult(
+            self.mode.name, self.target_name, rate, len(doors), planned / self.run.step_s,
+            played.sent / played.elapsed_s,
+            pct(lags, 99) or 0.0, max(lags, default=0.0), score,
+            {k: v * 1e6 / played.sent for k, v in cpu.items()},
+            100 * (cpu_mid - cpu0["target"]) / played.elapsed_s, rss, backlog,
+            {**rstats, "cpu_pct": 100 * cpu["receiver"] / (ended_at + GRACE_S - played.started_at)},
+            played.sent, profiled=profile,
+        )  # fmt: skip
+        if bad:
+            result.notes.append(f"{bad} webhook bodies could not be read")
+        if not played.acked:
+            result.notes.append("the broker had not acknowledged every message 30 s after the step")
+        if spy is not None:
+            spy.wait(timeout=self.run.step_s + 60)
+            result.notes.append("profile:\n" + doors_report.summarize_profile(raw))
+            print(f"  py-spy raw profile kept at {raw}", flush=True)
+        doors_report.print_step(result)
+        if not result.is_sustained:
+            # let the backlog drain so the next step (or phase) starts clean
+            wait_for(lambda: target.received() >= self.total_sent, DRAIN_MAX_S, 0.5)
+        time.sleep(1.0)
+        return result
+
+
+def memory_point(run: Run) -> tuple[int, float, float] | None:
+    """(doors, start s, RSS MB) of the gateway with MEMORY_DOORS doors, each reported once."""
+    with tempfile.TemporaryDirectory(prefix="gg-doors-mem-") as tmp_name:
+        tmp = Path(tmp_name)
+        broker = LocalBroker(tmp / "mosquitto", persistence=False)
+        broker.write_config("max_inflight_messages 0\nmax_queued_messages 1000000")
+        broker.start()
+        site, ids = make_site(MEMORY_DOORS, tmp, run.timezone)
+        target = GridgateTarget(tmp, broker, site, run.receiver.url)
+        try:
+            start_s = target.start()
+            _, played = play(
+                door_traffic.Traffic(
+                    broker.port, "warm-mem", ids, WARM_RATE, len(ids) / WARM_RATE, 0.0, HOLD_S,
+                    run.seed, warmup=True, last_seen=run.last_seen,
+                )
+            )  # fmt: skip
+            wait_for(lambda: target.received() >= played.sent, 300)
+            time.sleep(3)
+            rss = rss_mb(target.pid)
+            run.receiver.take()
+            print(
+                f"memory: {len(ids):,} doors, start {start_s:.1f} s, RSS {rss:.0f} MB", flush=True
+            )
+            return len(ids), start_s, rss
+        finally:
+            target.stop()
+            broker.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="storm 1,000-5,000, ingest 5,000-10,000"
+    )
+    parser.add_argument("--mode", default="storm,ingest", help="storm, ingest or both")
+    parser.add_argument("--rates", help="msg/s ladder for every mode (default per mode)")
+    parser.add_argument("--storm-rates", help="msg/s ladder for storm")
+    parser.add_argument("--ingest-rates", help="msg/s ladder for ingest-bound")
+    parser.add_argument("--step-s", type=float, default=20.0, help="at least 20 for the record")
+    parser.add_argument("--targets", default="gridgate,naive")
+    parser.add_argument(
+        "--keep-going", action="store_true", help="run every rate even after a failure"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the gateway for one more storm step at the first failing rate",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the 100,000-door RSS point")
+    parser.add_argument("--no-last-seen", action="store_true",
+                        help="omit last_seen: the gateway stamps arrival time")  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, help="results file (markdown), e.g. docs/benchmarks-doors.md"
+    )
+    args = parser.parse_args()
+
+    def ladder(text: str | None, default: str) -> list[int]:
+        return [int(x) for x in (text or args.rates or default).split(",")]
+
+    storm_default, ingest_default = (
+        ("1000,2000,5000", "5000,10000") if args.quick else ("2000,5000,10000,15000,20000",) * 2
+    )
+    ladders = {
+        "storm": ladder(args.storm_rates, storm_default),
+        "ingest": ladder(args.ingest_rates, ingest_default),
+    }
+    began = datetime.now(UTC)
+    timezone = midday_timezone(began)
+    t0 = time.monotonic()
+    rx = Receiver()
+    run = Run(rx, timezone, args.step_s, not args.no_last_seen, args.keep_going, args.profile)
+    print(f"site timezone {timezone}: local time {began.astimezone(ZoneInfo(timezone)):%H:%M}",
+          flush=True)  # fmt: skip
+    phases: list[Phase] = []
+    memory = None
+    try:
+        for mode in args.mode.split(","):
+            for target in args.targets.split(","):
+                phases.append(PhaseRunner(run, MODES[mode], target, ladders[mode]).execute())
+        if not args.no_memory and "gridgate" in args.targets:
+            memory = memory_point(run)
+    finally:
+        rx.stop()
+    ended = datetime.now(UTC)
+    text = doors_report.render(
+        phases,
+        memory,
+        command="python bench/doors.py " + " ".join(sys.argv[1:]),
+        began=began,
+        elapsed_s=time.monotonic() - t0,
+        timezone=timezone,
+        local_span=(
+            began.astimezone(ZoneInfo(timezone)),
+            ended.astimezone(ZoneInfo(timezone)),
+        ),
+        machine=f"{platform.machine()}, {mp.cpu_count()} CPUs, Python {platform.python_version()}",
+        step_s=args.step_s,
+        last_seen=not args.no_last_seen,
+    )
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", flush=True)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
