@@ -133,6 +133,7 @@ class StepScore:
     false_other: Counter[str] = field(default_factory=Counter)  # reason -> count
     duplicates: int = 0
     matched_by_arrival: int = 0
+    stale_reopens: int = 0  # reopened raises whose body's opened_at is an earlier open's
     raise_late_s: list[float] = field(default_factory=list)
     clear_late_s: list[float] = field(default_factory=list)
     windows: list[tuple[float, float | None, int]] = field(default_factory=list)  # (start, p99, n)
@@ -220,6 +221,13 @@ class Scorer:
                     continue
                 if n in by_arrival:
                     out.matched_by_arrival += 1
+                if (
+                    ev.is_reopen
+                    and ev.event == "alert.raised"
+                    and ev.opened_at is not None
+                    and abs(ev.opened_at - episode.opened_at) > MATCH_TOL_S
+                ):
+                    out.stale_reopens += 1
                 (raises if ev.event == "alert.raised" else clears)[episode].append(ev)
                 continue
             if self._step_of_arrival(ev.arrived_at) != step:
@@ -259,7 +267,7 @@ class Scorer:
                     late = min(x.arrived_at for x in c) - e.closed_at
                     out.clear_late_s.append(late)
                     due_events.append((e.closed_at, late))
-                elif r:
+                else:
                     out.missed_clears += 1
                     due_events.append((e.closed_at, math.inf))
         self._lag_over_time(out, due_events, started_at, ended_at)

@@ -77,6 +77,7 @@ def print_step(r: Any) -> None:
         f"dup {s.duplicates} p50/p99/max {_ms(pct(s.late_s, 50))}/{_ms(pct(s.late_s, 99))}/"
         f"{_ms(max(s.late_s, default=None))} ms end-lag {_ms(s.end_lag_s)} ms "
         f"grew {s.has_grown} cpu {r.cpu_ms_per_1k.get('target', 0):.0f} ms/1k "
+        f"others {r.machine['others_cores']:.2f} cores steal {r.machine['steal_pct']:.0f} % "
         f"({r.target_cpu_pct:.0f} %) rss {r.rss_mb:.0f} MB backlog {r.backlog_end:,} "
         f"sustained {r.is_sustained}",
         flush=True,
@@ -116,7 +117,9 @@ def _resource_row(r: Any) -> str:
         f"{c.get('target', 0):,.0f} | {c.get('mosquitto', 0):,.0f} | "
         f"{c.get('generator', 0):,.0f} | "
         f"{c.get('receiver', 0):,.0f} | {rx.get('cpu_pct', 0):.0f} | "
-        f"{_ms(rx.get('loop_lag_max_s'))} | {int(rx.get('requests', 0)):,} | {alerts:,} |"
+        f"{_ms(rx.get('loop_lag_max_s'))} | {int(rx.get('requests', 0)):,} | {alerts:,} | "
+        f"{r.machine['others_cores']:.2f} | {r.machine['steal_pct']:.0f} | "
+        f"{r.machine['load_1m']:.1f} |"
     )
 
 
@@ -200,11 +203,14 @@ def render(
         out += [
             "",
             "Resources (CPU ms per 1,000 messages over the step and its grace; the receiver's "
-            "loop lag is its 10 ms ticker's worst overshoot):",
+            "loop lag is its 10 ms ticker's worst overshoot; *others' cores busy*: CPU used "
+            "on the machine by processes outside the benchmark, in cores, and the hypervisor's "
+            "steal time: this machine is shared):",
             "",
             "| target | offered | messages | target | mosquitto | generator | receiver | "
-            "receiver CPU % | receiver loop lag max ms | POSTs | alerts |",
-            "|" + "---|" * 11,
+            "receiver CPU % | receiver loop lag max ms | POSTs | alerts | "
+            "others' cores busy | steal % | load 1 min |",
+            "|" + "---|" * 14,
         ]
         out += [_resource_row(s) for p in ran for s in p.steps]
         notes = [
@@ -249,6 +255,8 @@ def _reasons(s: Any) -> list[str]:
         out.append(f"false: {s.score.false_raises} x door_left_open raised for a short open")
     if s.score.ambiguous:
         out.append(f"{s.score.ambiguous} opens made ambiguous by generator lag, not scored")
+    if s.score.stale_reopens:
+        out.append(f"{s.score.stale_reopens} reopened raises carried an earlier open's opened_at")
     if s.score.matched_by_arrival:
         out.append(f"{s.score.matched_by_arrival} reopened raises matched by arrival time")
     if not s.is_valid:

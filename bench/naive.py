@@ -54,7 +54,8 @@ def run(port: int, url: str, hold_s: float, received: Any = None, ready: Any = N
             if body.get("contact") is False and door is None:
                 door = doors[device_id] = {"id": next(ids), "opened_at": at, "raised_at": None}
                 heapq.heappush(heap, (at + hold_s, door["id"], device_id))
-                lock.notify()
+                if heap[0][1] == door["id"]:  # the new earliest: the timer thread must know
+                    lock.notify()
             elif body.get("contact") is True and door is not None:
                 del doors[device_id]
                 if door["raised_at"] is not None:
