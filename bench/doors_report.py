@@ -40,6 +40,7 @@ def summarize_profile(raw: Path, top: int = 20) -> str:
     leaf: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     threads: Counter[str] = Counter()
+    tasks: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -54,6 +55,7 @@ def summarize_profile(raw: Path, top: int = 20) -> str:
         if not frames:
             continue
         leaf[frames[-1]] += n
+        tasks[_task(frames)] += n
         for name in set(frames):
             if re.search(r"\((gateway|rules|sensors)/", name):
                 inclusive[name] += n
@@ -61,11 +63,31 @@ def summarize_profile(raw: Path, top: int = 20) -> str:
         return "no samples"
     lines = [f"samples: {total} (100 Hz, busy threads only)", "", "threads:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in threads.most_common(8)]
+    lines += ["", "by task (two frames under the loop's callback; the pool thread's work item):"]
+    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in tasks.most_common(12)]
     lines += ["", "self time (leaf frames):"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in leaf.most_common(top)]
     lines += ["", "inclusive, gridgate's own functions:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top + 5)]
     return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    """`Store.apply (gateway/store/db.py:343)` → `Store.apply (gateway/store/db.py)`."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if where else name
+
+
+def _task(frames: list[str]) -> str:
+    """What a sample was doing: the two frames under the event loop's `Handle._run`, or
+    the one under a pool thread's `_WorkItem.run` (where `asyncio.to_thread` work runs)."""
+    under = [i for i, f in enumerate(frames) if f.startswith(("Handle._run", "_WorkItem.run"))]
+    if not under:
+        return "(other) " + _short(frames[-1])
+    i = under[-1]
+    if frames[i].startswith("_WorkItem"):
+        return "pool: " + _short(frames[i + 1]) if i + 1 < len(frames) else "pool"
+    return "loop: " + " > ".join(_short(f) for f in frames[i + 1 : i + 3])
 
 
 def print_step(r: Any) -> None:
