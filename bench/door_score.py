@@ -45,7 +45,7 @@ RULE = "door_left_open"
 MATCH_TOL_S = 0.005
 WINDOW_S = 2.0
 END_LAG_MAX_S = 1.0  # sustained: the last window's p99 within this of due
-GROWTH_MAX_S = 0.25  # ... and its last quarter no worse than its first half by this
+GROWTH_MAX_S = 0.25  # ... and the trend of the windows' p99 over the step below this
 _EVENT_WORD = re.compile(r"-(raised|cleared)(?=-|$)")
 
 
@@ -288,9 +288,15 @@ class Scorer:
         if not filled:
             return
         out.end_lag_s = filled[-1][1]
-        first = [p for k, p in filled if k < count / 2]
-        last = [p for k, p in filled if k >= 3 * count / 4]
-        if first and last:
-            first.sort()
-            last.sort()
-            out.has_grown = last[len(last) // 2] - first[len(first) // 2] > GROWTH_MAX_S
+        out.has_grown = trend_s(filled, length) > GROWTH_MAX_S
+
+
+def trend_s(windows: list[tuple[int, float]], length_s: float) -> float:
+    """How much later the step's end is than its start by the trend of the per-window p99
+    (Theil-Sen: the median of the slopes between every two windows, so one slow window
+    is not a trend); a window with an event that never came counts as 60 s."""
+    points = [(k * WINDOW_S, min(p, 60.0)) for k, p in windows]
+    slopes = sorted(
+        (pj - pi) / (tj - ti) for n, (ti, pi) in enumerate(points) for tj, pj in points[n + 1 :]
+    )
+    return slopes[len(slopes) // 2] * length_s if slopes else 0.0

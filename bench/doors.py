@@ -26,6 +26,7 @@ import argparse
 import math
 import multiprocessing as mp
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,7 @@ DRAIN_MAX_S = 120.0
 FLAP_WINDOW_S = 600.0  # door_flapping: more than 30 opens in 10 minutes
 FLAP_BUDGET = 28  # opens a door may make in any 10 minutes here (margin below 30)
 GEN_LAG_MAX_S = 0.1  # a step whose generator p99 lag exceeds this is invalid
+IDLE_S = 5.0  # the target's CPU with no traffic is read this long after the warm-up
 MEMORY_DOORS = 100_000
 DOORS_PER_COMMUNITY = 205  # 5 grids x 10 buildings x 4 units + 5 gates
 CTX = mp.get_context("spawn")
@@ -135,6 +137,7 @@ class Phase:
     start_s: float
     warm_rss_mb: float | None
     warm_alerts: int
+    idle_cores: float  # CPU of the target with no traffic, after the warm-up
     steps: list[StepResult] = field(default_factory=list)
 
     def best(self, *, on_target: bool = False) -> StepResult | None:
@@ -373,13 +376,17 @@ class PhaseRunner:
         wait_for(lambda: target.received() >= self.total_sent, 300)
         time.sleep(GRACE_S)
         records, _ = self.run.receiver.take()
+        cpu0, t0 = cpu_s(target.pid), time.monotonic()
+        time.sleep(IDLE_S)
+        idle = (cpu_s(target.pid) - cpu0) / (time.monotonic() - t0)
         rss = rss_mb(target.pid) if self.target_name == "gridgate" else None
         print(
             f"{self.target_name} {self.mode.name}: {len(self.ids):,} doors, start {start_s:.1f} s, "
-            f"warm-up {played.sent:,} msgs, {len(records)} alerts, RSS {rss or 0:.0f} MB",
+            f"warm-up {played.sent:,} msgs, {len(records)} alerts, RSS {rss or 0:.0f} MB, "
+            f"idle {100 * idle:.0f} % of a core",
             flush=True,
         )
-        return Phase(self.mode, self.target_name, len(self.ids), start_s, rss, len(records))
+        return Phase(self.mode, self.target_name, len(self.ids), start_s, rss, len(records), idle)
 
     def _final(self, target: Target, phase: Phase) -> None:
         """Score every step again with everything that arrived until the target drained."""
@@ -523,7 +530,15 @@ def memory_point(run: Run) -> tuple[int, float, float] | None:
             broker.stop()
 
 
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGINT, which a background job may have ignored) unwind the `finally`
+    blocks, so every process the benchmark started is stopped by pid."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick", action="store_true", help="storm 1,000-5,000, ingest 5,000-10,000"

@@ -212,6 +212,7 @@ def render(
                 f"- {p.target}: {p.doors:,} doors in the site, start {p.start_s:.1f} s"
                 + (f", RSS after warm-up {p.warm_rss_mb:.0f} MB" if p.warm_rss_mb else "")
                 + f", {p.warm_alerts} alerts during warm-up"
+                + f", CPU with no traffic {100 * p.idle_cores:.0f} % of a core"
             )
         out += [
             "",
@@ -332,7 +333,8 @@ def _targets(phases: list[Any], memory: tuple[int, float, float] | None) -> list
         "",
         "Sustained: the generator kept to its schedule (else *invalid*), no alert missed, the "
         f"p99 past due of the step's last {WINDOW_S:g} s within {END_LAG_MAX_S:g} s, and lag "
-        f"did not grow (last quarter's median window p99 ≤ first half's + {GROWTH_MAX_S:g} s). "
+        f"did not grow (the trend of the per-window p99 over the step, a Theil-Sen slope, "
+        f"adds less than {GROWTH_MAX_S:g} s). "
         "On target: sustained, 0 false, 0 duplicate, p99 past due ≤ 100 ms. "
         "A ladder stops at its first step not sustained (`--keep-going` runs them all).",
     ]
