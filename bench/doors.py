@@ -217,6 +217,22 @@ class GridgateTarget:
     def received(self) -> int:
         return self.gateway.received()
 
+    def metrics(self) -> dict[str, float]:
+        """The gateway's own counters (/metrics): pipeline steps and webhook deliveries."""
+        text = self.gateway.http.get("/metrics").text
+        out: dict[str, float] = {}
+        for name, key in (
+            ('gridgate_pipeline_step_seconds_sum{phase="evaluate"}', "evaluate_s"),
+            ('gridgate_pipeline_step_seconds_count{phase="evaluate"}', "steps"),
+            ('gridgate_pipeline_step_seconds_sum{phase="write"}', "write_s"),
+            ('gridgate_delivery_latency_seconds_sum{channel="webhook"}', "delivery_s"),
+            ('gridgate_delivery_latency_seconds_count{channel="webhook"}', "deliveries"),
+        ):
+            for line in text.splitlines():
+                if line.startswith(name + " "):
+                    out[key] = float(line.split()[-1])
+        return out
+
     def is_drained(self, sent: int) -> bool:
         """Every message taken and no webhook delivery pending."""
         health = self.gateway.health()
@@ -230,11 +246,11 @@ class NaiveTarget:
     name = "naive"
 
     def __init__(self, broker: LocalBroker, hook_url: str) -> None:
-        self._received = CTX.RawValue("q", 0)
+        self._counts = CTX.RawArray("q", 3)  # messages taken, POSTs queued, POSTs sent
         self._ready = CTX.Event()
         self.process = CTX.Process(
             target=naive.run,
-            args=(broker.port, hook_url, HOLD_S, self._received, self._ready),
+            args=(broker.port, hook_url, HOLD_S, self._counts, self._ready),
             daemon=True,
         )
 
@@ -251,10 +267,14 @@ class NaiveTarget:
         return self.process.pid
 
     def received(self) -> int:
-        return int(self._received.value)
+        return int(self._counts[0])
+
+    def metrics(self) -> dict[str, float]:
+        return {}
 
     def is_drained(self, sent: int) -> bool:
-        return self.received() >= sent
+        """Every message taken and every POST it queued sent."""
+        return self.received() >= sent and self._counts[2] >= self._counts[1]
 
     def stop(self) -> None:
         self.process.terminate()
@@ -365,6 +385,9 @@ class PhaseRunner:
                 broker.stop()
 
     def _warm_up(self, target: Target, start_s: float) -> Phase:
+        stale, _ = self.run.receiver.take()  # anything still arriving from the phase before
+        if stale:
+            print(f"  {len(stale)} POSTs from before this phase, dropped", flush=True)
         _, played = play(
             door_traffic.Traffic(
                 self.broker.port, f"warm-{self.target_name}", self.ids, WARM_RATE,
@@ -432,6 +455,8 @@ class PhaseRunner:
 
         machine0: list[float] = []
 
+        metrics0 = target.metrics()
+
         def on_ready() -> None:
             nonlocal spy
             cpu0.update({k: cpu_s(p) for k, p in pids.items() if p})
@@ -484,6 +509,19 @@ class PhaseRunner:
         )  # fmt: skip
         if bad:
             result.notes.append(f"{bad} webhook bodies could not be read")
+        metrics = target.metrics()
+        if metrics0 and metrics:
+            d = {k: metrics.get(k, 0.0) - metrics0.get(k, 0.0) for k in metrics}
+            steps, deliveries = d.get("steps", 0.0), d.get("deliveries", 0.0)
+            result.notes.append(
+                f"gateway /metrics over the step and its grace: {steps:,.0f} pipeline steps "
+                f"({steps and played.sent / steps:.1f} msgs each), evaluate "
+                f"{steps and 1000 * d.get('evaluate_s', 0) / steps:.1f} ms and write "
+                f"{steps and 1000 * d.get('write_s', 0) / steps:.1f} ms a step on average; "
+                f"{deliveries:,.0f} webhook deliveries, "
+                f"{deliveries and 1000 * d.get('delivery_s', 0) / deliveries:,.0f} ms from "
+                "outbox row to delivered on average"
+            )
         if not played.acked:
             result.notes.append("the broker had not acknowledged every message 30 s after the step")
         if spy is not None:
@@ -617,6 +655,10 @@ def main() -> int:
         last_seen=not args.no_last_seen,
     )
     if args.out:
+        # the hand-written reading of the figures (if the file has one) is kept, at the end
+        old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
+        if doors_report.BY_HAND in old:
+            text += "\n" + old[old.index(doors_report.BY_HAND) :]
         args.out.write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", flush=True)
     else:

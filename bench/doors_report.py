@@ -18,6 +18,8 @@ TARGETS = {
 }
 RATIO = 1.5
 RSS_TARGET_MB = 250
+# a results file's hand-written part starts here; bench/doors.py --out keeps it
+BY_HAND = "## Reading the figures (written by hand after the run)"
 
 
 def _ms(value: float | None) -> str:
@@ -360,7 +362,9 @@ METHOD = """\
   An open that its lag pushed between 0.75 and 1.25 holds is left out and counted.
 - **Receiver** (bench/receiver.py): asyncio HTTP/1.1 keep-alive, 200 at once, arrival
   recorded; version-1 bodies (one alert per POST) and version-2 (several, each with its
-  idempotency key) both count per alert. Its CPU and loop lag are in the resources table.
+  idempotency key) both count per alert. It runs at nice -5 (it needs a few % of a core;
+  its arrival stamps should not wait for the target). Its CPU and loop lag are in the
+  resources table. POSTs still arriving from a phase before are dropped and counted.
 - **Scoring** (bench/door_score.py): raise due at open + hold, clear due at the close;
   missed = not at the receiver within 5 s of the step's end; false = a raise for a short
   open, a clear with no raise, any other rule's alert, or a door_left_open matching no

@@ -31,8 +31,10 @@ def _iso(epoch: float | None) -> str | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
-def run(port: int, url: str, hold_s: float, received: Any = None, ready: Any = None) -> None:
-    """Until killed. `received`: a shared counter of messages taken; `ready`: set at SUBACK."""
+def run(port: int, url: str, hold_s: float, counts: Any = None, ready: Any = None) -> None:
+    """Until killed. `counts`: shared [messages taken, POSTs queued, POSTs sent] for the
+    benchmark to see it drained; `ready`: set at SUBACK."""
+    counts = counts if counts is not None else [0, 0, 0]
     lock = threading.Condition()
     heap: list[tuple[float, int, str]] = []
     doors: dict[str, dict[str, Any]] = {}  # device_id -> the open episode
@@ -40,8 +42,7 @@ def run(port: int, url: str, hold_s: float, received: Any = None, ready: Any = N
     ids = itertools.count(1)
 
     def on_message(_c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        if received is not None:
-            received.value += 1
+        counts[0] += 1
         device_id = message.topic.split("/", 1)[1]
         body = json.loads(message.payload)
         at = (
@@ -59,6 +60,7 @@ def run(port: int, url: str, hold_s: float, received: Any = None, ready: Any = N
             elif body.get("contact") is True and door is not None:
                 del doors[device_id]
                 if door["raised_at"] is not None:
+                    counts[1] += 1
                     posts.put(("alert.cleared", {**door, "device_id": device_id, "cleared_at": at}))
 
     def timers() -> None:
@@ -75,6 +77,7 @@ def run(port: int, url: str, hold_s: float, received: Any = None, ready: Any = N
                 door = doors.get(device_id)
                 if door is not None and door["id"] == alert_id:
                     door["raised_at"] = time.time()
+                    counts[1] += 1
                     posts.put(("alert.raised", {**door, "device_id": device_id}))
 
     def sender() -> None:
@@ -101,6 +104,7 @@ def run(port: int, url: str, hold_s: float, received: Any = None, ready: Any = N
                 except (OSError, http.client.HTTPException):
                     conn.close()  # reconnects on the next request
                     time.sleep(0.1)
+            counts[2] += 1
 
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
