@@ -7,15 +7,17 @@
 Zigbee2MQTT door sensors (bench/door_traffic.py: opens and closes, ~30 % re-reports of an
 unchanged state) go through a private Mosquitto to the gateway, a real process with every
 shipped rule loaded (door_left_open held `HOLD_S` day and night) and one webhook, to a
-receiver on HTTP/1.1 keep-alive (bench/receiver.py). Each alert is scored against the
-generator's ground truth (bench/door_score.py): missed, false, duplicate, past due.
+receiver on HTTP/1.1 keep-alive (bench/receiver.py; the processes: bench/door_rig.py). Each
+alert is scored against the generator's ground truth (bench/door_score.py): missed, false,
+duplicate, past due.
 
 Two modes: storm (25 % of opens held, as many doors as msg/s: each door reports about once
 a second) and ingest-bound (2 % held, 50,000 doors). The same ladder runs, in the same run,
 against a naive baseline (bench/naive.py). A step is sustained when the receiver is within
-1 s of due at its end, lag did not grow over it, and nothing was missed; see README of the
-results (`--out`). Doors report once (warm-up) before the first step. A last phase reads
-the gateway's RSS with 100,000 doors once each has reported.
+1 s of due at its end, lag did not grow over it, and nothing was missed (bench/
+door_results.py); the results file's Method section says the rest. Doors report once
+(warm-up) before the first step. A last phase reads the gateway's RSS with 100,000 doors
+once each has reported.
 
 Not part of the test suite. Load goes to 127.0.0.1 only; every process is stopped by pid.
 """
@@ -23,7 +25,6 @@ Not part of the test suite. Load goes to 127.0.0.1 only; every process is stoppe
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing as mp
 import platform
 import signal
@@ -32,289 +33,37 @@ import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import door_traffic, doors_report, naive, receiver
-from bench.door_score import END_LAG_MAX_S, Episode, Scorer, StepScore, decode, pct
-from bench.gateway_run import Gateway
+from bench import door_traffic, doors_report
+from bench.door_results import MODES, Mode, Phase, StepResult
+from bench.door_rig import (
+    HOLD_S,
+    GridgateTarget,
+    NaiveTarget,
+    Receiver,
+    Target,
+    make_site,
+    midday_timezone,
+    play,
+    wait_for,
+)
+from bench.door_score import Episode, Scorer, decode, pct
 from bench.procstat import cpu_s, load_average, machine_cpu, rss_mb
 from gateway.broker import LocalBroker
-from simulator.site import Layout, generate, site_from_data, site_yaml
 
-HOLD_S = 2.0
 GRACE_S = 5.0  # an alert not at the receiver this long after the step ended is missed
 WARM_RATE = 8000
 DRAIN_MAX_S = 120.0
 FLAP_WINDOW_S = 600.0  # door_flapping: more than 30 opens in 10 minutes
 FLAP_BUDGET = 28  # opens a door may make in any 10 minutes here (margin below 30)
-GEN_LAG_MAX_S = 0.1  # a step whose generator p99 lag exceeds this is invalid
 IDLE_S = 5.0  # the target's CPU with no traffic is read this long after the warm-up
 MEMORY_DOORS = 100_000
-DOORS_PER_COMMUNITY = 205  # 5 grids x 10 buildings x 4 units + 5 gates
-CTX = mp.get_context("spawn")
-
-
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    title: str
-    held_share: float
-    doors: int | None  # None: as many doors as msg/s
-
-
-MODES = {
-    "storm": Mode("storm", "storm (25 % held, doors = rate)", 0.25, None),
-    "ingest": Mode("ingest", "ingest-bound (2 % held, 50,000 doors)", 0.02, 50_000),
-}
-
-
-@dataclass
-class StepResult:
-    mode: str
-    target: str
-    rate: int
-    doors: int
-    offered: float
-    achieved: float
-    gen_lag_p99_s: float
-    gen_lag_max_s: float
-    score: StepScore
-    cpu_ms_per_1k: dict[str, float]  # process -> CPU ms per 1,000 messages (step + grace)
-    target_cpu_pct: float  # of one core, while the step ran
-    rss_mb: float
-    backlog_end: int  # messages the target had not taken when the step ended
-    receiver: dict[str, float]
-    sent: int
-    # the machine over the step and its grace: cores busy with anything outside the
-    # benchmark's processes ("others": other people's work), steal time, load average
-    machine: dict[str, float]
-    profiled: bool = False
-    notes: list[str] = field(default_factory=list)
-    # the same step scored again once the phase is over and the target has drained: what
-    # was missed at the step's grace but came later, and what never came
-    final: StepScore | None = None
-
-    @property
-    def is_valid(self) -> bool:
-        """The generator kept to its schedule (else the step says nothing of the target)."""
-        return self.gen_lag_p99_s <= GEN_LAG_MAX_S and self.achieved >= 0.95 * self.rate
-
-    @property
-    def is_sustained(self) -> bool:
-        s = self.score
-        return (
-            self.is_valid
-            and s.missed == 0
-            and s.end_lag_s is not None
-            and s.end_lag_s <= END_LAG_MAX_S
-            and not s.has_grown
-        )
-
-    @property
-    def meets_target(self) -> bool:
-        """Sustained, and right: nothing false or twice, p99 past due within 100 ms."""
-        p99 = pct(self.score.late_s, 99)
-        return (
-            self.is_sustained
-            and self.score.false == 0
-            and self.score.duplicates == 0
-            and p99 is not None
-            and p99 <= 0.1
-        )
-
-
-@dataclass
-class Phase:
-    mode: Mode
-    target: str
-    doors: int
-    start_s: float
-    warm_rss_mb: float | None
-    warm_alerts: int
-    idle_cores: float  # CPU of the target with no traffic, after the warm-up
-    steps: list[StepResult] = field(default_factory=list)
-
-    def best(self, *, on_target: bool = False) -> StepResult | None:
-        ok = [
-            s
-            for s in self.steps
-            if not s.profiled and (s.meets_target if on_target else s.is_sustained)
-        ]
-        return max(ok, key=lambda s: s.rate) if ok else None
-
-
-# ---- the parts: site, receiver, targets, generator -------------------------------------
-
-
-def midday_timezone(now: datetime) -> str:
-    """A fixed-offset zone whose wall clock reads about 12:00 now (Etc/GMT-N is UTC+N)."""
-    offset = 12 - now.hour
-    if offset > 14:
-        offset -= 24
-    if offset < -12:
-        offset += 24
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
-
-
-def make_site(doors: int, tmp: Path, timezone: str) -> tuple[Path, list[str]]:
-    layout = Layout.uniform(max(1, math.ceil(doors / DOORS_PER_COMMUNITY)), 5, 10, 4)
-    data = generate(1, layout)
-    data["timezone"] = timezone
-    path = tmp / "site.yaml"
-    path.write_text(site_yaml(data), encoding="utf-8")
-    return path, [d.device_id for d in site_from_data(data).devices if d.kind == "door"]
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self._conn, child = CTX.Pipe()
-        self.process = CTX.Process(target=receiver.run, args=(child,), daemon=True)
-        self.process.start()
-        self.port: int = self._conn.recv()
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-
-    @property
-    def pid(self) -> int:
-        assert self.process.pid is not None
-        return self.process.pid
-
-    def take(self) -> tuple[list[Any], dict[str, float]]:
-        self._conn.send("take")
-        records, stats = self._conn.recv()
-        return records, stats
-
-    def stop(self) -> None:
-        self._conn.send("stop")
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-
-
-class GridgateTarget:
-    name = "gridgate"
-
-    def __init__(self, tmp: Path, broker: LocalBroker, site: Path, hook_url: str) -> None:
-        webhooks = f'[{{"name": "bench", "url": "{hook_url}"}}]'
-        self.gateway = Gateway(
-            tmp, broker.port, "bench", site, HOLD_S, rules="shipped",
-            env={"GRIDGATE_WEBHOOKS": webhooks},
-        )  # fmt: skip
-
-    def start(self) -> float:
-        return self.gateway.start()
-
-    @property
-    def pid(self) -> int:
-        return self.gateway.pid
-
-    def received(self) -> int:
-        return self.gateway.received()
-
-    def metrics(self) -> dict[str, float]:
-        """The gateway's own counters (/metrics): pipeline steps and webhook deliveries."""
-        text = self.gateway.http.get("/metrics").text
-        out: dict[str, float] = {}
-        for name, key in (
-            ('gridgate_pipeline_step_seconds_sum{phase="evaluate"}', "evaluate_s"),
-            ('gridgate_pipeline_step_seconds_count{phase="evaluate"}', "steps"),
-            ('gridgate_pipeline_step_seconds_sum{phase="write"}', "write_s"),
-            ('gridgate_delivery_latency_seconds_sum{channel="webhook"}', "delivery_s"),
-            ('gridgate_delivery_latency_seconds_count{channel="webhook"}', "deliveries"),
-        ):
-            for line in text.splitlines():
-                if line.startswith(name + " "):
-                    out[key] = float(line.split()[-1])
-        return out
-
-    def is_drained(self, sent: int) -> bool:
-        """Every message taken and no webhook delivery pending."""
-        health = self.gateway.health()
-        return bool(health["messages_received"] >= sent and not health["outbox"].get("pending", 0))
-
-    def stop(self) -> None:
-        self.gateway.stop()
-
-
-class NaiveTarget:
-    name = "naive"
-
-    def __init__(self, broker: LocalBroker, hook_url: str) -> None:
-        self._counts = CTX.RawArray("q", 3)  # messages taken, POSTs queued, POSTs sent
-        self._ready = CTX.Event()
-        self.process = CTX.Process(
-            target=naive.run,
-            args=(broker.port, hook_url, HOLD_S, self._counts, self._ready),
-            daemon=True,
-        )
-
-    def start(self) -> float:
-        t0 = time.monotonic()
-        self.process.start()
-        if not self._ready.wait(30):
-            raise RuntimeError("the naive baseline did not subscribe")
-        return time.monotonic() - t0
-
-    @property
-    def pid(self) -> int:
-        assert self.process.pid is not None
-        return self.process.pid
-
-    def received(self) -> int:
-        return int(self._counts[0])
-
-    def metrics(self) -> dict[str, float]:
-        return {}
-
-    def is_drained(self, sent: int) -> bool:
-        """Every message taken and every POST it queued sent."""
-        return self.received() >= sent and self._counts[2] >= self._counts[1]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.join(10)
-
-
-Target = GridgateTarget | NaiveTarget
-
-
-def play(traffic: door_traffic.Traffic, on_ready: Any = None) -> tuple[int, door_traffic.Played]:
-    """Run the generator in a process of its own; `on_ready()` just before it starts.
-    (messages planned, what it did)."""
-    conn, child = CTX.Pipe()
-    process = CTX.Process(target=door_traffic.run, args=(traffic, child), daemon=True)
-    process.start()
-    child.close()
-    try:
-        _, planned = conn.recv()
-        if on_ready is not None:
-            on_ready()
-        conn.send("go")
-        played: door_traffic.Played = conn.recv()
-    finally:
-        process.join(60)
-        if process.is_alive():
-            process.terminate()
-            process.join(5)
-    return planned, played
-
-
-def wait_for(condition: Any, timeout_s: float, poll_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(poll_s)
-    return bool(condition())
-
-
-# ---- one phase: a target, a mode, a ladder ---------------------------------------------
 
 
 @dataclass
