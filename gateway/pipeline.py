@@ -235,7 +235,12 @@ class Pipeline:
                 continue
             reading = accepted.reading
             ingest.accepted += 1
-            self._clock.advance(reading.event_at)
+            if self._clock_topic is None:
+                # replaying a stream: its event times are the clock. With the simulator's
+                # clock ticks to follow, only they move it: a reading stamped on arrival
+                # (availability, a sensor without its own time) would drag the clock to
+                # the wall when the simulated day lies in the past.
+                self._clock.advance(reading.event_at)
             now = max(now, self._now())
             self._add_events(batch, self._engine.observe(reading, now))
             if accepted.is_repeat and reading.device_id not in batch.states:
