@@ -21,15 +21,15 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from gateway import logs
-from gateway.auth import hash_token, new_token
-from gateway.backup import BackupError, backup
-from gateway.broker import BrokerError, LocalBroker
-from gateway.clock import utcnow
+from gateway.api.auth import hash_token, new_token
 from gateway.config import DEFAULT_ROSTER, DEFAULT_SITE, Settings, load_settings, masked
-from gateway.registry import Registry
+from gateway.places.registry import Registry
+from gateway.places.site import load_site
+from gateway.runtime import logs
+from gateway.runtime.backup import BackupError, backup
+from gateway.runtime.broker import BrokerError, LocalBroker
+from gateway.runtime.clock import utcnow
 from gateway.service import Loaded, load_files, serve
-from gateway.site import load_site
 from gateway.store import Store
 from rules import check as rules_check
 from rules.model import load_rules

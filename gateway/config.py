@@ -199,7 +199,7 @@ TelemetryMode = Annotated[str, Field(pattern=r"^(all|changes|sampled:[0-9]{1,6}(
 
 
 class TelemetrySettings(_Section):
-    """Readings to InfluxDB (gateway/telemetry.py). Off while `url` is unset."""
+    """Readings to InfluxDB (gateway/sinks/telemetry.py). Off while `url` is unset."""
 
     url: AnyHttpUrl | None = None
     token: SecretStr | None = None

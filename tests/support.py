@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import free_port
+from gateway.runtime.broker import free_port
 
 T = TypeVar("T")
 

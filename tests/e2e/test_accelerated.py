@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.support import REPO, SHIPPED_RULES, GatewayProcess
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.support import REPO, GatewayProcess, WebhookReceiver, fast_rules
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
 from gateway.channels.webhook import signature
+from gateway.runtime.broker import LocalBroker
 from tests.support import (
     REPO,
     GatewayProcess,

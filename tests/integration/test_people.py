@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.support import SHIPPED_RULES, GatewayProcess, Publisher, door, wait_until, wall_clock_env
 
 pytestmark = pytest.mark.integration

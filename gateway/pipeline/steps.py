@@ -28,13 +28,13 @@ from datetime import datetime
 from itertools import islice
 
 from gateway.alerts.escalation import AlertPolicy
-from gateway.clock import Clock, EventClock, wait_or_timeout
-from gateway.devices import DeviceState, advance, is_duplicate, repeat
 from gateway.errors import StoreUnavailable
-from gateway.ingest import Inbox, Message
-from gateway.registry import Registry
-from gateway.site import Placement, node_placement
-from gateway.stats import Health
+from gateway.ingest.mqtt import Inbox, Message
+from gateway.pipeline.devices import DeviceState, advance, is_duplicate, repeat
+from gateway.places.registry import Registry
+from gateway.places.site import Placement, node_placement
+from gateway.runtime.clock import Clock, EventClock, wait_or_timeout
+from gateway.runtime.stats import Health
 from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
 from rules.engine import AlertEvent, Engine, EventType, TrackKey
 from rules.model import RuleFile

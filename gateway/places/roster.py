@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.site import Site
+from gateway.places.site import Site
 from sensors.errors import FileError, Problem
 from sensors.yamlfile import line_of, load_model
 
