@@ -12,6 +12,7 @@ a payload and the time it arrived, and returns a `Reading` or a `Rejection`.
     load.py           check an adapter file against the kinds, build a DeclaredAdapter
     selectors.py      a device id from the payload (`device_id:`), `only_when`
     declared.py       a declared adapter applied to one message
+    payload.py        a message's bytes as JSON, strictly
     fieldmap.py       the shared transforms and range checks, per value
     topics.py         topic patterns with {placeholders}, filters, overlap
     hooks/            short vendor decoders an adapter file may name

@@ -14,7 +14,6 @@ with `/`) goes to `adapt_unmatched`: an unknown device, with the adapter's reaso
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from sensors import fieldmap, selectors
 from sensors.fieldmap import MISSING, Ambiguous, MapKey, MappedField, PathLevel, Problem, TimeFormat
 from sensors.kinds import KINDS, Kind
 from sensors.native import DEVICE_ID_PATTERN
+from sensors.payload import parse_json
 from sensors.reading import FieldValue, Reading, Rejection, RejectReason
 from sensors.selectors import Condition, DeviceIdTemplate
 from sensors.topics import TopicFilter, TopicPattern
@@ -35,7 +35,6 @@ Hook = Callable[[dict[str, Any]], dict[str, Any]]
 KindOf = Callable[[str], Kind | None]
 # what a hook may raise to say "this payload is bad"; anything else is a bug in the hook
 HOOK_PAYLOAD_ERRORS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError)
-MAX_INT_DIGITS = 40
 _DETAIL_PROBLEMS = 3
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
@@ -83,48 +82,6 @@ class AvailabilityWords:
     online: frozenset[str]
     offline: frozenset[str]
     json_key: str | None
-
-
-class _Unacceptable(ValueError):
-    """Valid JSON holding a value no field may take (NaN, 1e400, a 5000-digit integer)."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Unacceptable(f"{name} is not a number a sensor can report")
-
-
-def _parse_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _Unacceptable(f"number {text[:20]} is out of range")
-    return value
-
-
-def _parse_int(text: str) -> int:
-    if len(text) > MAX_INT_DIGITS:
-        raise _Unacceptable(f"integer with {len(text)} digits")
-    return int(text)
-
-
-def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
-    """The payload's JSON value, or why it cannot be used (a tuple: reason, detail)."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return RejectReason.MALFORMED_JSON, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-    try:
-        return json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-        )
-    except _Unacceptable as exc:
-        return RejectReason.INVALID_PAYLOAD, str(exc)
-    except RecursionError:
-        return RejectReason.INVALID_PAYLOAD, "JSON nested too deeply"
-    except ValueError as exc:  # json.JSONDecodeError
-        return RejectReason.MALFORMED_JSON, f"not valid JSON: {str(exc)[:120]}"
 
 
 @dataclass(frozen=True)
