@@ -12,6 +12,7 @@ import pytest
 from sensors.adapt import AdapterSet
 from sensors.check import main
 from sensors.errors import FileError
+from sensors.load import shipped_paths
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "adapters"
 SHIPPED = Path(__file__).parents[3] / "sensors" / "adapters"
@@ -23,7 +24,7 @@ def write_samples(path: Path, *rows: dict[str, Any] | str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["zigbee2mqtt", "acme_json", "native"])
+@pytest.mark.parametrize("name", [*(p.stem for p in shipped_paths()), "native"])
 def test_shipped_adapter_passes_its_own_samples(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
