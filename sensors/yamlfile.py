@@ -6,7 +6,7 @@ every one of them fails the same way: `path:line: where: reason`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,7 +93,13 @@ def line_of(lines: Mapping[Loc, int], loc: Sequence[str | int]) -> int | None:
         loc = loc[:-1]
 
 
-def problems_from(error: ValidationError, lines: Mapping[Loc, int]) -> list[Problem]:
+def problems_from(
+    error: ValidationError,
+    lines: Mapping[Loc, int],
+    origin: Callable[[Loc], str] | None = None,
+) -> list[Problem]:
+    """One problem per validation error, at its line; `origin(loc)` adds where a value
+    came from when it was not written in this file (an adapter's inherited key)."""
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         loc = tuple(p for p in item["loc"] if isinstance(p, str | int))
@@ -103,7 +109,8 @@ def problems_from(error: ValidationError, lines: Mapping[Loc, int]) -> list[Prob
             if tag and (*loc, tag) in lines:
                 loc = (*loc, tag)
         clean = _strip_tags(loc, lines, is_missing=item["type"] == "missing")
-        problems.append(Problem(line_of(lines, clean), dotted(clean), item["msg"]))
+        note = origin(clean) if origin is not None else ""
+        problems.append(Problem(line_of(lines, clean), dotted(clean), item["msg"] + note))
     return problems
 
 

@@ -23,7 +23,7 @@ SHANGHAI_NAME = "Asia/Shanghai"
     ("fixture", "reason"),
     [
         ("rules.unknown-placeholder.yaml", "unknown placeholder {minutes}"),
-        ("rules.unknown-kind.yaml", "unknown sensor kind 'lift'"),
+        ("rules.unknown-kind.yaml", "unknown sensor kind 'lamp'"),
         ("rules.threshold-both-sides.yaml", "exactly one of above, below"),
         ("rules.node-of-unknown-rule.yaml", "'door_left_open' is not an absence rule"),
         ("rules.unknown-scope-key.yaml", "Extra inputs are not permitted"),
@@ -114,4 +114,4 @@ def test_rules_test_reports_a_bad_rule_file(
     code = main([str(RULE_FIXTURES / "rules.unknown-kind.yaml"), str(stream)])
 
     assert code == 2
-    assert "unknown sensor kind 'lift'" in capsys.readouterr().err
+    assert "unknown sensor kind 'lamp'" in capsys.readouterr().err
