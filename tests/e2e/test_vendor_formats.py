@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from rules.model import DEFAULT_RULES
 from tests.support import GatewayProcess, Publisher, fast_rules, wait_until
 

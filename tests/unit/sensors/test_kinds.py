@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.site import Level, Mount, mount_for
+from gateway.places.site import Level, Mount, mount_for
 from sensors.kinds import HEALTH_FIELDS, KINDS, PLACED_KINDS, FieldSpec, Kind
 from sensors.native import NativeAdapter
 from sensors.reading import Reading, Rejection, RejectReason
@@ -111,5 +111,5 @@ def test_a_lift_monitor_reports_trapped_passengers_as_its_state_and_is_mains_pow
 def test_a_lift_stands_in_a_building_or_a_unit_not_on_the_grounds(
     level: str, is_allowed: bool
 ) -> None:
-    # the placement rule lives in gateway/site.py: checked here beside the kind it places
+    # the placement rule lives in gateway/places/site.py: checked here beside the kind it places
     assert isinstance(mount_for(Kind.LIFT, Level(level)), Mount) is is_allowed
