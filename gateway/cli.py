@@ -26,8 +26,16 @@ from gateway.auth import hash_token, new_token
 from gateway.backup import BackupError, backup
 from gateway.broker import BrokerError, LocalBroker
 from gateway.clock import utcnow
-from gateway.config import DEFAULT_ROSTER, DEFAULT_SITE, Settings, load_settings, masked
+from gateway.config import (
+    DEFAULT_ROSTER,
+    DEFAULT_SITE,
+    Settings,
+    SettingsError,
+    load_settings,
+    masked,
+)
 from gateway.registry import Registry
+from gateway.roster import check_channels
 from gateway.service import Loaded, load_files, serve
 from gateway.site import load_site
 from gateway.store import Store
@@ -50,8 +58,12 @@ def _err(text: str) -> None:
 
 
 def _load(config: Path | None) -> tuple[Settings, Loaded]:
+    """Settings and every file they name, cross-checked; FileError or SettingsError."""
     settings = load_settings(config)
-    return settings, load_files(settings)
+    loaded = load_files(settings)
+    if settings.roster_file is not None:
+        check_channels(loaded.roster, settings.roster_file, settings.channel_names)
+    return settings, loaded
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backup":
             return _backup(load_settings(args.config), args.path, overwrite=args.force)
         settings, loaded = _load(args.config)
-    except FileError as exc:
+    except (FileError, SettingsError) as exc:
         _err(f"gridgate: refusing to start, invalid configuration:\n{exc}")
         return EXIT_CONFIG
     if args.command == "check-config":
