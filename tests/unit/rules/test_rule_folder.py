@@ -85,7 +85,7 @@ def test_rules_test_prints_the_alerts_of_a_recorded_stream(
     assert code == 0
     assert out[-1] == "4 events from 4 readings"
     assert "raised   door_left_open" in out[1]
-    assert "阳光社区 3号楼 1 1单元门门已打开3分钟" in out[1]
+    assert "阳光社区 3号楼 1 1单元门已打开3分钟" in out[1]
     assert out[1].startswith("2026-03-02T10:03:00+08:00")
     assert [line.split()[1] for line in out[:-1]] == ["raised", "raised", "cleared", "cleared"]
 
