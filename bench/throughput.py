@@ -4,7 +4,7 @@
     python bench/throughput.py                    # 1,000 / 10,000 / 100,000 doors, longer steps
 
 For each door count: generate a site with the simulator, start a private Mosquitto
-(gateway.broker.LocalBroker) and the gateway as a real process, let every door report
+(gateway.runtime.broker.LocalBroker) and the gateway as a real process, let every door report
 once (RSS is read then), then publish at increasing rates for `--step-s` each. A step is
 sustained when the publisher reached the rate, the gateway had taken every message within
 `CATCH_UP_S` of the end, and the planted door_left_open alerts were all raised, once, with
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import ceiling, load, report
 from bench.gateway_run import Gateway
 from bench.procstat import cpu_s, rss_mb
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from simulator.scorer import RaisedAlert, percentile, score
 from simulator.site import Layout, generate, site_from_data, site_yaml
 from simulator.truth import ExpectedAlert

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,15 +22,23 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from gateway import logs
-from gateway.auth import hash_token, new_token
-from gateway.backup import BackupError, backup
-from gateway.broker import BrokerError, LocalBroker
-from gateway.clock import utcnow
-from gateway.config import DEFAULT_ROSTER, DEFAULT_SITE, Settings, load_settings, masked
-from gateway.registry import Registry
+from gateway.api.auth import hash_token, new_token
+from gateway.config import (
+    DEFAULT_ROSTER,
+    DEFAULT_SITE,
+    Settings,
+    SettingsError,
+    load_settings,
+    masked,
+)
+from gateway.places.registry import Registry
+from gateway.places.roster import check_channels
+from gateway.places.site import load_site
+from gateway.runtime import logs
+from gateway.runtime.backup import BackupError, backup
+from gateway.runtime.broker import BrokerError, LocalBroker
+from gateway.runtime.clock import utcnow
 from gateway.service import Loaded, load_files, serve
-from gateway.site import load_site
 from gateway.store import Store
 from rules import check as rules_check
 from rules.model import load_rules
@@ -37,6 +46,8 @@ from sensors.check import main as check_adapter
 from sensors.errors import FileError
 
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C
+SIMULATOR_STOP_S = 2.0
 
 
 def _out(text: str) -> None:
@@ -50,8 +61,12 @@ def _err(text: str) -> None:
 
 
 def _load(config: Path | None) -> tuple[Settings, Loaded]:
+    """Settings and every file they name, cross-checked; FileError or SettingsError."""
     settings = load_settings(config)
-    return settings, load_files(settings)
+    loaded = load_files(settings)
+    if settings.roster_file is not None:
+        check_channels(loaded.roster, settings.roster_file, settings.channel_names)
+    return settings, loaded
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backup":
             return _backup(load_settings(args.config), args.path, overwrite=args.force)
         settings, loaded = _load(args.config)
-    except FileError as exc:
+    except (FileError, SettingsError) as exc:
         _err(f"gridgate: refusing to start, invalid configuration:\n{exc}")
         return EXIT_CONFIG
     if args.command == "check-config":
@@ -126,13 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         and settings.roster_file is None
         and settings.site_file == DEFAULT_SITE
     ):
-        settings.roster_file = DEFAULT_ROSTER  # the demo community's people
+        # the demo community's people; their channels (sms, wecom) are not configured in
+        # the demo, so it is not held to the channel check: they show who would be told
+        settings.roster_file = DEFAULT_ROSTER
         loaded = load_files(settings)
     if args.command == "token":
         return _token(settings, loaded, args.person, args.label)
     logs.configure(settings.log)
     if args.command == "run":
-        asyncio.run(serve(settings, loaded))
+        try:
+            asyncio.run(serve(settings, loaded))
+        except KeyboardInterrupt:  # Ctrl-C before the gateway took over the signals
+            return EXIT_INTERRUPTED
         return 0
     return _demo(settings, loaded, args.seed, start_simulator=not args.no_simulator)
 
@@ -199,7 +219,10 @@ def _demo_leader_token(settings: Settings, loaded: Loaded) -> tuple[str, str] | 
 
 
 def _port_is_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
+    """Whether the API can listen on host:port, asked the way uvicorn binds (SO_REUSEADDR):
+    a connection of the last run still in TIME_WAIT does not make the port taken."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -221,6 +244,7 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
         settings.mqtt = settings.mqtt.model_copy(update={"host": "127.0.0.1", "port": broker.port})
         _out(f"mosquitto   127.0.0.1:{broker.port} (pid {broker.pid}, state in {broker.directory})")
     if not _port_is_free(settings.api.host, settings.api.port):
+        _out(f"port        {settings.api.port} is taken: the API listens on a free one (below)")
         settings.api = settings.api.model_copy(update={"port": 0})
     admin = None
     if settings.auth.admin_token is None:
@@ -229,17 +253,34 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
         _out(f"admin token {admin}  (this run only; set GRIDGATE_AUTH__ADMIN_TOKEN to keep one)")
 
     leader = _demo_leader_token(settings, loaded)
+    api_url = f"http://{settings.api.host}:{settings.api.port}"
+    told_stopping = False
+
+    def say_stopping() -> None:
+        nonlocal told_stopping
+        if not told_stopping:
+            told_stopping = True
+            _out(f"stopping    gateway ({api_url})")
+
+    def on_ctrl_c() -> None:
+        # say what stops, then stop the gateway the way SIGTERM does (its own handler)
+        say_stopping()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     def announce(port: int) -> None:
-        base = f"http://{settings.api.host}:{port}"
+        nonlocal api_url
+        api_url = base = f"http://{settings.api.host}:{port}"
         login = f"#token={admin}" if admin else ""
         _out(f"dashboard   {base}/{login}")
         if leader is not None:
             name, token = leader
             _out(f"            {base}/#token={token}  (grid leader {name}: their grid only)")
         _out(f"API         {base}/alerts  {base}/doors  {base}/health  {base}/metrics")
+        _out(f'            curl -H "Authorization: Bearer {admin or "<token>"}" {base}/alerts')
         _out(f"API docs    {base}/docs  (Authorize with the admin token)")
         _out("stop        Ctrl-C")
+        # called on the gateway's loop, after it took SIGINT and SIGTERM for itself
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_ctrl_c)
 
     try:
         if start_simulator:
@@ -254,13 +295,29 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
             simulator = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603  # our own module
             _out(f"simulator   pid {simulator.pid}, seed {seed}")
         asyncio.run(serve(settings, loaded, on_ready=announce))
+    except KeyboardInterrupt:
+        pass  # Ctrl-C before the gateway took over the signals: stop what started, below
     finally:
-        if simulator is not None and simulator.poll() is None:
-            simulator.terminate()
-            simulator.wait(timeout=10)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C does not cut this short
+        say_stopping()
+        if simulator is not None:
+            _out(f"stopping    simulator (pid {simulator.pid})")
+            _stop_process(simulator, SIMULATOR_STOP_S)
         if broker is not None:
+            _out(f"stopping    mosquitto (pid {broker.pid})")
             broker.stop()
+        _out(f"stopped     state kept in {settings.state_dir}")
     return 0
+
+
+def _stop_process(process: subprocess.Popen[bytes], wait_s: float) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":

@@ -10,10 +10,14 @@ Unset, everything has a default that runs the demo: a local broker on 1883, SQLi
 
 from __future__ import annotations
 
+import json
+import os
 import string
+from collections.abc import Iterator
 from datetime import time as dt_time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     AnyHttpUrl,
@@ -22,6 +26,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -29,11 +34,12 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from rules.model import DEFAULT_RULES, Severity
-from sensors.errors import FileError
+from sensors.errors import FileError, Problem
 from sensors.kinds import Kind
-from sensors.yamlfile import problems_from, read_yaml
+from sensors.yamlfile import Loc, dotted, error_places, line_of, problems_from, read_yaml
 
 DEFAULT_SITE = Path(__file__).parent / "defaults" / "site.demo.yaml"
 # the demo community's people (gridgate simulate site --seed 7 --roster ...); the demo uses it
@@ -199,7 +205,7 @@ TelemetryMode = Annotated[str, Field(pattern=r"^(all|changes|sampled:[0-9]{1,6}(
 
 
 class TelemetrySettings(_Section):
-    """Readings to InfluxDB (gateway/telemetry.py). Off while `url` is unset."""
+    """Readings to InfluxDB (gateway/sinks/telemetry.py). Off while `url` is unset."""
 
     url: AnyHttpUrl | None = None
     token: SecretStr | None = None
@@ -230,6 +236,14 @@ class TelemetrySettings(_Section):
         return self.url is not None
 
 
+def _check_unique(channels: list[tuple[str, str]]) -> None:
+    seen: dict[str, str] = {}
+    for type_, name in channels:
+        if name in seen:
+            raise ValueError(f"channel name {name!r} is used twice ({seen[name]} and {type_})")
+        seen[name] = type_
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGATE_",
@@ -257,9 +271,33 @@ class Settings(BaseSettings):
     site_file: Path = DEFAULT_SITE
     rules_file: Path = DEFAULT_RULES
 
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_webhooks(cls, webhooks: list[WebhookTarget]) -> list[WebhookTarget]:
+        _check_unique([("webhook", w.name) for w in webhooks])
+        return webhooks
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(
+        cls, channels: list[ChannelSettings], info: ValidationInfo
+    ) -> list[ChannelSettings]:
+        # outbox rows and idempotency keys carry the name alone: one name, one channel
+        hooks = [("webhook", w.name) for w in info.data.get("webhooks", [])]
+        _check_unique(hooks + [(c.type, c.name) for c in channels])
+        return channels
+
     @property
     def database_path(self) -> Path:
         return self.state_dir / "gridgate.db"
+
+    @property
+    def channel_names(self) -> frozenset[str]:
+        """What a roster entry's `channels:` may name, as routing resolves it: a channel's
+        name or its type; a webhook of GRIDGATE_WEBHOOKS by its name, or `webhook`."""
+        names = {c.name for c in self.channels} | {c.type for c in self.channels}
+        names |= {w.name for w in self.webhooks} | ({"webhook"} if self.webhooks else set())
+        return frozenset(names)
 
     @classmethod
     def settings_customise_sources(
@@ -274,8 +312,25 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
+class SettingsError(Exception):
+    """Settings that cannot be used: one line per problem, each naming its place, the
+    environment variable (`GRIDGATE_MQTT__PORT: Input should be a valid integer`) or the
+    --config file's line (`gridgate.yaml:3: mqtt.port: ...`)."""
+
+    def __init__(self, problems: list[tuple[str, Problem]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problem.render(place) for place, problem in problems))
+
+
+ENV_PREFIX = "GRIDGATE_"
+
+
 def load_settings(config_file: Path | None = None) -> Settings:
-    """Settings from the environment over an optional YAML file; FileError names the line."""
+    """Settings from the environment over an optional YAML file.
+
+    A file that cannot be read or parsed is a FileError; values that do not validate are a
+    SettingsError naming each variable or file line.
+    """
     data: dict[str, Any] = {}
     lines: dict[Any, int] = {}
     if config_file is not None:
@@ -283,10 +338,125 @@ def load_settings(config_file: Path | None = None) -> Settings:
         if not isinstance(raw, dict):
             raise FileError(config_file, problems_from(_not_a_mapping(), lines))
         data = raw
+    env = {k.upper(): v for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)}
+    if bad_json := _json_problems(env):
+        raise SettingsError(bad_json)
     try:
         return Settings(**data)
     except ValidationError as exc:
-        raise FileError(config_file or "<environment>", problems_from(exc, lines)) from exc
+        raise SettingsError(_places(exc, env, config_file, lines)) from exc
+    except PydanticSettingsError as exc:  # what the JSON check above did not foresee
+        raise SettingsError([("<environment>", Problem(None, "", _one_line(exc)))]) from exc
+
+
+def _env_loc(name: str) -> Loc:
+    return tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+
+
+def _env_name(loc: Loc) -> str:
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def _json_problems(env: dict[str, str]) -> list[tuple[str, Problem]]:
+    """Variables whose setting takes JSON (a list, a mapping, a section) but hold none."""
+    problems = []
+    for name, value in sorted(env.items()):
+        shape = _json_shape(_env_loc(name))
+        if shape is None:
+            continue
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as exc:
+            reason = (
+                f"invalid JSON at line {exc.lineno} column {exc.colno} (char {exc.pos}): "
+                f"{exc.msg}; this setting takes {shape}"
+            )
+            problems.append((name, Problem(None, "", reason)))
+    return problems
+
+
+def _json_shape(loc: Loc) -> str | None:
+    """'a JSON list' or 'a JSON object' when the setting at `loc` is read as JSON, else None.
+
+    Mirrors pydantic-settings: a variable naming a section, a list or a mapping is parsed
+    as JSON (a key inside a mapping is read leniently and left to validation)."""
+    model: type[BaseModel] = Settings
+    for i, part in enumerate(loc):
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        annotation = _unwrapped(info.annotation)
+        is_last = i == len(loc) - 1
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if is_last:
+                return "a JSON object"
+            model = annotation
+            continue
+        if not is_last:
+            return None
+        origin = get_origin(annotation)
+        if origin is dict:
+            return "a JSON object"
+        if origin in (list, tuple, set, frozenset):
+            return "a JSON list"
+        return None
+    return None
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """`X` from `Annotated[X, ...]` and `X | None`."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _unwrapped(members[0])
+    return annotation
+
+
+def _places(
+    error: ValidationError,
+    env: dict[str, str],
+    config_file: Path | None,
+    lines: dict[Loc, int],
+) -> list[tuple[str, Problem]]:
+    """Each validation error at the variable or the file line it came from (env wins)."""
+    owned: dict[Loc, str] = {}  # every location an environment variable sets -> that variable
+    sections: set[Loc] = set()  # the sections those variables fall in
+    for name, value in env.items():
+        loc = _env_loc(name)
+        sections.update(loc[:i] for i in range(1, len(loc)))
+        owned[loc] = name
+        if _json_shape(loc) is not None:
+            owned.update(dict.fromkeys(_inner_locs(json.loads(value), loc), name))
+    file = str(config_file) if config_file is not None else "<environment>"
+    out = []
+    for loc, is_missing, reason in error_places(error, {*owned, *sections, *lines}):
+        prefix = next((loc[:i] for i in range(len(loc), 0, -1) if loc[:i] in owned), None)
+        in_file = loc in lines or (is_missing and loc[:-1] in lines)
+        if prefix is None and not in_file:
+            prefix = next((loc[:i] for i in range(len(loc), 0, -1) if loc[:i] in sections), None)
+        if prefix is not None:
+            name = owned.get(prefix, _env_name(prefix))
+            out.append((name, Problem(None, dotted(loc[len(_env_loc(name)) :]), reason)))
+        else:
+            out.append((file, Problem(line_of(lines, loc), dotted(loc), reason)))
+    return out
+
+
+def _inner_locs(value: Any, loc: Loc) -> Iterator[Loc]:
+    yield loc
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _inner_locs(inner, (*loc, key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _inner_locs(inner, (*loc, i))
+
+
+def _one_line(exc: Exception) -> str:
+    cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+    return f"{exc}{cause}".replace("\n", " ")
 
 
 def _not_a_mapping() -> ValidationError:

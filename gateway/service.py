@@ -28,23 +28,23 @@ from gateway.alerts.escalation import DEFAULT_TIMES, AlertPolicy, SeverityTimes
 from gateway.alerts.links import LinkSigner
 from gateway.alerts.routing import ChannelRef, Router
 from gateway.api.app import create_app
+from gateway.api.auth import Auth, hash_token
 from gateway.api.deps import AppContext
-from gateway.auth import Auth, hash_token
 from gateway.channels.registry import build_channels, close_channels
-from gateway.clock import Clock, EventClock, WallClock, utcnow
 from gateway.config import Settings
-from gateway.deadlines import DeadlineWorker
 from gateway.errors import StoreUnavailable
-from gateway.ingest import Inbox, MqttIngest
-from gateway.outbox import OutboxWorker
-from gateway.pipeline import Accepted, Pipeline
-from gateway.registry import Registry
-from gateway.roster import PersonSpec, Roster, load_roster, person_of
-from gateway.rulewatch import watch_rules
-from gateway.site import Site, load_site
-from gateway.stats import Health
+from gateway.ingest.mqtt import Inbox, MqttIngest
+from gateway.outbox.worker import OutboxWorker
+from gateway.pipeline.deadlines import DeadlineWorker
+from gateway.pipeline.rulewatch import watch_rules
+from gateway.pipeline.steps import Accepted, Pipeline
+from gateway.places.registry import Registry
+from gateway.places.roster import PersonSpec, Roster, load_roster, person_of
+from gateway.places.site import Site, load_site
+from gateway.runtime.clock import Clock, EventClock, WallClock, utcnow
+from gateway.runtime.stats import Health
+from gateway.sinks.telemetry import TelemetrySink
 from gateway.store import Store
-from gateway.telemetry import TelemetrySink
 from rules.engine import Engine
 from rules.model import RuleFile, load_rules
 from sensors.adapt import AdapterSet

@@ -55,7 +55,7 @@ __all__ = ["AlertEvent", "Engine", "EventType", "Track", "TrackKey", "Where"]
 # the site, clearing alerts of removed rules): "overdue, tick now"
 OVERDUE = datetime(1970, 1, 1, tzinfo=UTC)
 # settings that only change how an alert reads; a rule keeps its tracks across them
-_WORDING = {"title", "message", "severity", "reminder_s", "scope"}
+_WORDING = {"title", "message", "severity", "reminder_s", "scope", "deadline"}
 
 
 class Engine:

@@ -41,6 +41,12 @@ class Group:
     def need(self) -> int:
         return max(self.rule.min_devices, math.ceil(self.rule.share * self.total))
 
+    @property
+    def can_go_silent_together(self) -> bool:
+        """False for a node with fewer devices than `min_devices`: it can never raise, so
+        its devices' own alerts must not wait for it."""
+        return self.total >= self.need
+
     def went_silent_together(self, ref: datetime) -> bool:
         """Whether `need` devices went silent within `within_s` up to `ref`."""
         since = ref - timedelta(seconds=self.rule.within_s)
@@ -64,18 +70,24 @@ class Groups:
         node_where.clear()
         for node_rule in node_rules:
             absence = rules[node_rule.of]
-            groups: dict[str, Group] = {}
+            groups: dict[str, tuple[Group, list[str], Where]] = {}
             for device_id, place in where.items():
                 node = place.node_at(node_rule.level)
                 if node is None or not covers(absence, device_id):
                     continue
-                group = groups.setdefault(node[0], Group(node_rule, node[0]))
-                group.total += 1
-                members[(absence.id, device_id)].append(group)
-                if node[0] not in node_where:
-                    depth = next(i for i, p in enumerate(place.path) if p[1] == node[0])
+                if node[0] not in groups:
                     kind = node_rule.single_kind or Kind.AVAILABILITY
-                    node_where[node[0]] = Where(node[0], kind, None, place.path[: depth + 1])
+                    node_place = place.up_to(node[0], kind)
+                    groups[node[0]] = (Group(node_rule, node[0]), [], node_place)
+                group, devices, _ = groups[node[0]]
+                group.total += 1
+                devices.append(device_id)
+            for group, devices, node_place in groups.values():
+                if not group.can_go_silent_together:
+                    continue  # too few devices: theirs are raised when due, not held back
+                node_where.setdefault(group.node_id, node_place)
+                for device_id in devices:
+                    members[(absence.id, device_id)].append(group)
         # the devices of one building share one tuple of groups
         shared: dict[tuple[int, ...], tuple[Group, ...]] = {}
         self.of_member = {

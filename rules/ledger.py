@@ -13,13 +13,11 @@ from zoneinfo import ZoneInfo
 
 from rules.model import AnyRule, NodeOfflineRule
 from rules.scope import Where
-from rules.templates import place_values, render, time_values
+from rules.templates import Wording
 from rules.timers import Timers
 from rules.tracks import AlertEvent, EventType, Track, TrackKey, instant, iso
 from rules.windows import window_closes_at
 from sensors.kinds import Kind
-
-_DEFAULT_MESSAGE = {"zh": "{place}{title}", "en": "{title}: {place}"}
 
 
 class Ledger:
@@ -128,7 +126,7 @@ class Ledger:
         kind = rule.single_kind or (where.kind if where is not None else None)
         if kind is None:
             kind = self.seen_kind.get(subject) or Kind(track.data.get("kind", "availability"))
-        zh, en = self._messages(rule, subject, where, track, at)
+        zh, en = Wording(rule, subject, where, track.data, track.since_at, at, is_node).messages()
         return AlertEvent(
             type=type_,
             rule_id=rule.id,
@@ -145,28 +143,6 @@ class Ledger:
             is_inhibited=bool(track.data.get("is_inhibited", False)),
         )
 
-    def _messages(
-        self, rule: AnyRule, subject: str, where: Where | None, track: Track, at: datetime
-    ) -> tuple[str, str]:
-        values = place_values(subject, where)
-        if isinstance(rule, NodeOfflineRule) and where is not None:
-            values["node"] = where.path[-1][2] if where.path else subject
-        for name in ("value", "count", "total"):
-            if name in track.data:
-                values[name] = _words(track.data[name])
-        if "times" in track.data:
-            values["count"] = str(len(track.data["times"]))
-        templates = rule.message.model_dump() if rule.message is not None else _DEFAULT_MESSAGE
-        out = []
-        for lang in ("zh", "en"):
-            filled = {
-                **values,
-                **time_values(track.since_at, at, lang),
-                "title": getattr(rule.title, lang),
-            }
-            out.append(render(templates[lang], filled))
-        return out[0], out[1]
-
 
 def _after(due: datetime, every_s: float, now: datetime) -> datetime:
     """The first of due + every_s, due + 2·every_s, ... that is after `now`."""
@@ -175,9 +151,3 @@ def _after(due: datetime, every_s: float, now: datetime) -> datetime:
     if nxt <= now:
         nxt += step * ((now - nxt) // step + 1)
     return nxt
-
-
-def _words(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)

@@ -14,8 +14,10 @@
 Every rule has an id, the sensor kinds it reads (`kind: door`, a list, or `any` placed
 kind), a severity, a title, and optionally a `scope`, a `message`, a `window` (the rule's
 condition includes the wall clock), `quiet` hours (raising waits until they end) and
-`reminder_s`. `when` picks the condition: held, immediate, threshold, count, absence,
-inactivity, node_offline. Loading (one file or a folder) lives in rules/load.py.
+`reminder_s`, and a `deadline` that overrides the per-severity limits to acknowledge and
+resolve (`deadline: {resolve_within_s: 1800}`). `when` picks the condition: held,
+immediate, threshold, count, absence, inactivity, node_offline. Loading (one file or a
+folder) lives in rules/load.py.
 """
 
 from __future__ import annotations
@@ -91,6 +93,27 @@ class Window(_Strict):
         return self
 
 
+class Deadline(_Strict):
+    """This rule's own time limits, overriding the per-severity defaults of the gateway:
+    seconds after the raise to acknowledge it and to resolve it (on site). Either may be
+    left out (the severity's default applies); at least one is given."""
+
+    ack_within_s: float | None = Field(default=None, gt=0, le=30 * 86400)
+    resolve_within_s: float | None = Field(default=None, gt=0, le=365 * 86400)
+
+    @model_validator(mode="after")
+    def _sensible(self) -> Deadline:
+        if self.ack_within_s is None and self.resolve_within_s is None:
+            raise ValueError("say ack_within_s, resolve_within_s or both")
+        if (
+            self.ack_within_s is not None
+            and self.resolve_within_s is not None
+            and self.ack_within_s > self.resolve_within_s
+        ):
+            raise ValueError("ack_within_s must not exceed resolve_within_s")
+        return self
+
+
 def _kinds_of(kind: Kind | tuple[Kind, ...] | Literal["any"]) -> tuple[Kind, ...]:
     if kind == "any":
         return PLACED_KINDS
@@ -145,6 +168,7 @@ class _RuleBase(_Strict):
     window: Window | None = None
     quiet: Window | None = None
     reminder_s: Seconds | None = None
+    deadline: Deadline | None = None
 
     @field_validator("kind", mode="before")
     @classmethod

@@ -39,6 +39,12 @@ class Where:
                 return node_id, name
         return None
 
+    def up_to(self, node_id: str, kind: Kind) -> Where:
+        """The node `node_id` on this device's path as a subject of its own (a building
+        alert): its path ends at that node, it has no device name."""
+        depth = next(i for i, step in enumerate(self.path) if step[1] == node_id)
+        return Where(node_id, kind, None, self.path[: depth + 1])
+
 
 class Scope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

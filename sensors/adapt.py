@@ -5,8 +5,12 @@
     .adapt(topic, payload, received_at, kind_of) → Reading | Rejection
 
 A topic goes to the one adapter whose pattern matches it (patterns never overlap: loading
-refuses it). Nothing raises per message, whatever the bytes: bad input is a `Rejection`
-whose `adapter` names the adapter that refused it, or "none" when no pattern matched.
+refuses it), else to the adapter whose `unmatched` filter covers it. Nothing raises per
+message, whatever the bytes: bad input is a `Rejection` whose `adapter` names the adapter
+that refused it, or "none" when no adapter claims the topic.
+
+`check_against` is the one overlap check: the gateway's loading (`gridgate check-config`,
+start-up) and `gridgate sensors check` both build their set through `of_paths`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from sensors.load import folder_paths, load_adapter, shipped_paths
 from sensors.native import VERSION, NativeAdapter
 from sensors.reading import Reading, Rejection, RejectReason
 from sensors.topics import TopicFilter, TopicPattern
+
+Claim = TopicPattern | TopicFilter
 
 __all__ = ["AdapterSet", "KindOf"]
 
@@ -71,17 +77,23 @@ class AdapterSet:
     def of_paths(
         cls, native: NativeAdapter, paths: Sequence[Path], *, max_payload_bytes: int = 65536
     ) -> AdapterSet:
+        """Load each file (a path given twice is read once) and check it against the
+        native topics and every adapter loaded before it."""
         declared: list[DeclaredAdapter] = []
+        seen: set[Path] = set()
         for path in paths:
+            if path.resolve() in seen:
+                continue
+            seen.add(path.resolve())
             adapter = load_adapter(path)
-            _check_against(adapter, native, declared)
+            check_against(adapter, native, declared)
             declared.append(adapter)
         return cls(native, declared, max_payload_bytes=max_payload_bytes)
 
     def subscriptions(self) -> list[str]:
         topics = list(self.native.subscriptions())
         for adapter in self.declared:
-            topics.extend(p.subscription() for p in adapter.patterns)
+            topics.extend(adapter.subscriptions())
         return list(dict.fromkeys(topics))
 
     def adapter(self, name: str) -> NativeAdapter | DeclaredAdapter | None:
@@ -94,7 +106,10 @@ class AdapterSet:
         if topic.startswith(self._native_prefix):
             return self.native.name
         levels = topic.split("/")
-        return next((a.name for a in self.declared if a.route(levels) is not None), NO_ADAPTER)
+        named = next((a.name for a in self.declared if a.route(levels) is not None), None)
+        if named is not None:
+            return named
+        return next((a.name for a in self.declared if a.is_unmatched(levels)), NO_ADAPTER)
 
     def adapt(
         self, topic: str, payload: bytes, received_at: datetime, kind_of: KindOf
@@ -108,6 +123,9 @@ class AdapterSet:
                 return adapter.adapt(
                     topic, found, payload, received_at, kind_of, self.max_payload_bytes
                 )
+        for adapter in self.declared:
+            if adapter.is_unmatched(levels):
+                return adapter.adapt_unmatched(topic, payload, received_at, self.max_payload_bytes)
         return Rejection(
             reason=RejectReason.BAD_TOPIC,
             detail="no adapter's topic pattern matches",
@@ -118,10 +136,11 @@ class AdapterSet:
         )
 
 
-def _check_against(
-    adapter: DeclaredAdapter, native: NativeAdapter, loaded: list[DeclaredAdapter]
+def check_against(
+    adapter: DeclaredAdapter, native: NativeAdapter, loaded: Sequence[DeclaredAdapter]
 ) -> None:
-    """Refuse a name already taken or a pattern that could claim another's topic."""
+    """Refuse a name already taken, or a topic this adapter could claim that the native
+    topics or another adapter claim too (a pattern, or an `unmatched` filter)."""
     path = adapter.path or Path(adapter.name)
     problems: list[Problem] = []
     lines = adapter.lines
@@ -134,15 +153,17 @@ def _check_against(
                 Problem(name_line, "name", f"{adapter.name!r} is also the name of {other.path}")
             )
     native_filter = TopicFilter.parse(f"{native.topic_root}/{VERSION}/#")
-    for i, pattern in enumerate(adapter.patterns):
-        line = lines.get(("topics", i, "pattern"))
-        where = f"topics[{i}].pattern"
-        if pattern.overlaps(native_filter):
+    for i, claim in enumerate(adapter.claims):
+        if isinstance(claim, TopicPattern):
+            line, where = lines.get(("topics", i, "pattern")), f"topics[{i}].pattern"
+        else:
+            line, where = lines.get(("unmatched",)), f"unmatched ({claim.text})"
+        if claim.overlaps(native_filter):
             problems.append(
                 Problem(line, where, f"overlaps the native topics {native_filter.text}")
             )
         for other in loaded:
-            clash = _first_overlap(pattern, other.patterns)
+            clash = _first_overlap(claim, other.claims)
             if clash is not None:
                 problems.append(
                     Problem(line, where, f"overlaps {clash.text!r} of {other.name} ({other.path})")
@@ -151,5 +172,5 @@ def _check_against(
         raise FileError(path, problems)
 
 
-def _first_overlap(pattern: TopicPattern, others: list[TopicPattern]) -> TopicPattern | None:
-    return next((o for o in others if pattern.overlaps(o)), None)
+def _first_overlap(claim: Claim, others: list[Claim]) -> Claim | None:
+    return next((o for o in others if claim.overlaps(o)), None)

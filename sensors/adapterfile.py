@@ -3,7 +3,8 @@
 These models check each value on its own; `sensors.load` then checks the file as a whole
 against the kind vocabulary (each mapped field exists on its kind, transforms fit the
 field's type, topic patterns parse and do not overlap) and builds a `DeclaredAdapter`.
-docs/integrators.md walks through a file line by line.
+A file that `extends` another is merged with it first (`sensors.extends`), then checked
+the same way. docs/integrators.md walks through a file line by line.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
+from sensors.fieldmap import TimeFormat
 from sensors.kinds import Kind
 
-# a key in the payload, `.` between the keys of nested objects: `data.status`
-SourcePath = Field(alias="from", pattern=r"^[^.\s]+(\.[^.\s]+)*$", max_length=200)
+# a key in the payload, `.` between the keys of nested objects: `data.status`; a level
+# with `*` stands for the one key that fits it: `ZbReceived.*.Contact`
+PATH_PATTERN = r"^[^.\s]+(\.[^.\s]+)*$"
+SourcePath = Field(alias="from", pattern=PATH_PATTERN, max_length=200)
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 MapKey = StrictBool | StrictInt | StrictStr
 MapValue = StrictBool | StrictInt | StrictFloat | StrictStr
 REGISTRY: Literal["registry"] = "registry"
@@ -54,11 +60,21 @@ class FieldMap(_Strict):
 
 
 class EventTime(_Strict):
-    """Where the sensor's own time of the event is; without it, the arrival time is used."""
+    """Where the sensor's own time of the event is; without it, the arrival time is used.
+
+    `format` is one format or a list (`[iso8601, unix_ms]`: text is read as ISO 8601, a
+    number as milliseconds). `hint` is added to every event time problem: how to set the
+    source right (which option of the vendor's software to change)."""
 
     source: str = SourcePath
-    format: Literal["iso8601", "unix_s", "unix_ms"]
+    formats: list[TimeFormat] = Field(alias="format", min_length=1)
     required: bool = False  # false: a payload without the key takes the arrival time
+    hint: str | None = Field(None, min_length=1, max_length=200)
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
 
 class KindByKey(_Strict):
@@ -78,14 +94,29 @@ class Availability(_Strict):
 
 
 class TopicSpec(_Strict):
+    """A topic pattern and what its messages are: readings, availability (online or
+    offline), or `ignored` (a topic of the device that carries nothing gridgate reads:
+    counted as ignored_topic). `fields` gives a topic its own field map, for formats that
+    put each value on a topic of its own (`<id>/sensor/battery`): its readings carry just
+    those fields."""
+
     pattern: str = Field(min_length=1, max_length=200)
-    message: Literal["reading", "availability"] = "reading"
+    message: Literal["reading", "availability", "ignored"] = "reading"
+    fields: dict[str, FieldMap] | None = None
+
+
+class Condition(_Strict):
+    """A message is read only when the payload has `key` (and it `equals` the value)."""
+
+    key: str = Field(pattern=PATH_PATTERN, max_length=200)
+    equals: MapKey | None = None
 
 
 class AdapterFile(_Strict):
     """One vendor payload format."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    name: str = Field(pattern=NAME_PATTERN)
+    extends: str | None = Field(None, pattern=NAME_PATTERN)  # start from this adapter's file
     description: str = Field(min_length=1)
     models: list[str] = []  # device models known to speak this format (documentation)
     topics: list[TopicSpec] = Field(min_length=1)
@@ -101,3 +132,14 @@ class AdapterFile(_Strict):
     availability: Availability = Availability()
     # `sensors.hooks.<vendor>:<function>`: payload object in, plain fields out
     hook: str | None = Field(None, pattern=r"^sensors\.hooks\.[a-z_][a-z0-9_]*:[a-z_][a-z0-9_]*$")
+    # where the device id is when the topic does not carry it: a template of topic
+    # placeholders and payload paths (`"{relay}.{params.bthomesensor:*}"`), or a list of
+    # them, the first that the message fills in wins
+    device_id: str | list[str] | None = None
+    only_when: list[Condition] = []  # other messages on the topics: ignored_message
+    # a message may carry any part of a device's state (each change sent on its own):
+    # required fields of the kind may be missing from it
+    partial: bool = False
+    # topics under the patterns' first level that no pattern fits (a Zigbee2MQTT name
+    # with `/`): counted as unknown devices, with this text saying why and what to do
+    unmatched: str | None = Field(None, min_length=1, max_length=300)

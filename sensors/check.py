@@ -1,7 +1,10 @@
 """`gridgate sensors check ADAPTER [SAMPLES.jsonl]`: run sample payloads through an adapter.
 
 ADAPTER is a shipped adapter's name (`zigbee2mqtt`, `native`) or the path of an adapter
-file; SAMPLES defaults to `sensors/adapters/samples/<name>.jsonl`. Each line of SAMPLES:
+file; SAMPLES defaults to `sensors/adapters/samples/<name>.jsonl`. The adapter is loaded
+beside every shipped adapter (and the site folders named with `--adapter-dir`) exactly as
+the gateway loads them, so a file whose topics another adapter could claim is refused
+here as `gridgate check-config` refuses it. Each line of SAMPLES:
 
     {"topic": "zigbee2mqtt/door-1", "payload": {"contact": true}, "kind": "door",
      "expect": {"kind": "door", "fields": {"open": false}}}
@@ -29,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from sensors.adapt import AdapterSet
-from sensors.declared import DeclaredAdapter
 from sensors.errors import FileError
 from sensors.kinds import Kind
-from sensors.load import SAMPLES_DIR, load_adapter, shipped_paths
+from sensors.load import SAMPLES_DIR, folder_paths, shipped_paths
 from sensors.native import NativeAdapter
 from sensors.reading import FieldValue, Reading, Rejection
 
@@ -152,16 +154,19 @@ def describe(result: Reading | Rejection) -> str:
     )
 
 
-def _adapter_set(spec: str) -> tuple[AdapterSet, str]:
-    """The adapter named or at the path `spec`, alone behind the native one."""
+def _adapter_set(spec: str, folders: list[Path]) -> tuple[AdapterSet, str]:
+    """Every shipped adapter, the site folders' and the one named or at the path `spec`,
+    checked against each other as the gateway does; and that adapter's name."""
     native = NativeAdapter()
+    site = [p for folder in folders for p in folder_paths(folder)]
     if spec == native.name:
-        return AdapterSet(native, []), native.name
+        return AdapterSet.of_paths(native, [*shipped_paths(), *site]), native.name
     path = Path(spec)
     if not path.suffix:
         path = next((p for p in shipped_paths() if p.stem == spec), Path(spec + ".yaml"))
-    adapter: DeclaredAdapter = load_adapter(path)
-    return AdapterSet(native, [adapter]), adapter.name
+    adapters = AdapterSet.of_paths(native, [*shipped_paths(), *site, path])
+    checked = next(a for a in adapters.declared if a.path and a.path.resolve() == path.resolve())
+    return adapters, checked.name
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,10 +175,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("adapter", help="a shipped adapter's name, or an adapter file")
     parser.add_argument("samples", nargs="?", type=Path, help="a .jsonl file of samples")
+    parser.add_argument(
+        "--adapter-dir",
+        action="append",
+        type=Path,
+        default=[],
+        help="a site adapter folder loaded beside the shipped adapters (GRIDGATE_ADAPTER_DIRS)",
+    )
     args = parser.parse_args(argv)
     out = sys.stdout
     try:
-        adapters, name = _adapter_set(args.adapter)
+        adapters, name = _adapter_set(args.adapter, args.adapter_dir)
     except FileError as exc:
         out.write(f"{exc}\n")
         return 2

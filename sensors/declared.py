@@ -4,11 +4,16 @@
 routes each message to the one adapter whose topic pattern matches and calls `adapt`.
 Per message this is one JSON parse and one pass over the declared fields; every problem
 becomes a `Rejection` whose detail names the field and the payload key it came from.
+
+    topic → excluded? placeholders valid? size → availability | ignored topic
+          → payload → only_when → device id (topic or template) → kind → fields → time
+
+A topic no pattern fits but under an adapter's `unmatched` filter (a Zigbee2MQTT name
+with `/`) goes to `adapt_unmatched`: an unknown device, with the adapter's reason.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,10 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from sensors import fieldmap
-from sensors.fieldmap import MISSING, MapKey, MappedField, Problem, TimeFormat
+from sensors import fieldmap, selectors
+from sensors.fieldmap import MISSING, Ambiguous, MapKey, MappedField, PathLevel, Problem, TimeFormat
 from sensors.kinds import KINDS, Kind
+from sensors.native import DEVICE_ID_PATTERN
+from sensors.payload import parse_json
 from sensors.reading import FieldValue, Reading, Rejection, RejectReason
+from sensors.selectors import Condition, DeviceIdTemplate
 from sensors.topics import TopicFilter, TopicPattern
 from sensors.yamlfile import Loc
 
@@ -27,29 +35,46 @@ Hook = Callable[[dict[str, Any]], dict[str, Any]]
 KindOf = Callable[[str], Kind | None]
 # what a hook may raise to say "this payload is bad"; anything else is a bug in the hook
 HOOK_PAYLOAD_ERRORS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError)
-MAX_INT_DIGITS = 40
 _DETAIL_PROBLEMS = 3
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+
+
+FieldMaps = Mapping[Kind, tuple[MappedField, ...]]
 
 
 @dataclass(frozen=True)
 class Route:
     pattern: TopicPattern
-    is_availability: bool
+    message: Literal["reading", "availability", "ignored"] = "reading"
+    field_maps: FieldMaps | None = None  # the topic's own fields; None: the adapter's
+
+    @property
+    def is_availability(self) -> bool:
+        return self.message == "availability"
 
 
 @dataclass(frozen=True)
 class KindFromKey:
     source: str
-    path: tuple[str, ...]
+    path: tuple[PathLevel, ...]
     table: Mapping[MapKey, Kind]
 
 
 @dataclass(frozen=True)
 class EventTimeSource:
     source: str
-    path: tuple[str, ...]
-    format: TimeFormat
+    path: tuple[PathLevel, ...]
+    formats: tuple[TimeFormat, ...]
     is_required: bool
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """Topics under `under` that no pattern fits: unknown devices, for `reason`."""
+
+    under: TopicFilter
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -57,48 +82,6 @@ class AvailabilityWords:
     online: frozenset[str]
     offline: frozenset[str]
     json_key: str | None
-
-
-class _Unacceptable(ValueError):
-    """Valid JSON holding a value no field may take (NaN, 1e400, a 5000-digit integer)."""
-
-
-def _reject_constant(name: str) -> Any:
-    raise _Unacceptable(f"{name} is not a number a sensor can report")
-
-
-def _parse_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _Unacceptable(f"number {text[:20]} is out of range")
-    return value
-
-
-def _parse_int(text: str) -> int:
-    if len(text) > MAX_INT_DIGITS:
-        raise _Unacceptable(f"integer with {len(text)} digits")
-    return int(text)
-
-
-def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
-    """The payload's JSON value, or why it cannot be used (a tuple: reason, detail)."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return RejectReason.MALFORMED_JSON, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
-    try:
-        return json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-        )
-    except _Unacceptable as exc:
-        return RejectReason.INVALID_PAYLOAD, str(exc)
-    except RecursionError:
-        return RejectReason.INVALID_PAYLOAD, "JSON nested too deeply"
-    except ValueError as exc:  # json.JSONDecodeError
-        return RejectReason.MALFORMED_JSON, f"not valid JSON: {str(exc)[:120]}"
 
 
 @dataclass(frozen=True)
@@ -110,17 +93,36 @@ class DeclaredAdapter:
     placeholders: Mapping[str, re.Pattern[str]]
     is_text: bool
     kind: Kind | Literal["registry"] | KindFromKey
-    field_maps: Mapping[Kind, tuple[MappedField, ...]]
+    field_maps: FieldMaps
     event_time: EventTimeSource | None
     availability: AvailabilityWords
     hook: Hook | None = None
     hook_name: str | None = None
     path: Path | None = None
     lines: Mapping[Loc, int] = field(default_factory=dict)  # of the file, for errors
+    device_ids: tuple[DeviceIdTemplate, ...] = ()  # empty: the topic's {device_id}
+    conditions: tuple[Condition, ...] = ()
+    is_partial: bool = False
+    unmatched: Unmatched | None = None
+    base: str | None = None  # the adapter this one extends
 
     @property
     def patterns(self) -> list[TopicPattern]:
         return [route.pattern for route in self.routes]
+
+    @property
+    def claims(self) -> list[TopicPattern | TopicFilter]:
+        """Everything this adapter answers for: its patterns and its unmatched filter."""
+        extra = [self.unmatched.under] if self.unmatched is not None else []
+        return [*self.patterns, *extra]
+
+    def subscriptions(self) -> list[str]:
+        if self.unmatched is not None:  # it covers the patterns: one copy of each message
+            return [self.unmatched.under.text]
+        return [p.subscription() for p in self.patterns]
+
+    def is_unmatched(self, levels: list[str]) -> bool:
+        return self.unmatched is not None and self.unmatched.under.matches(levels)
 
     def route(self, levels: list[str]) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -129,18 +131,9 @@ class DeclaredAdapter:
                 return route, values
         return None
 
-    def adapt(
-        self,
-        topic: str,
-        found: tuple[Route, dict[str, str]],
-        payload: bytes,
-        received_at: datetime,
-        kind_of: KindOf,
-        max_payload_bytes: int,
-    ) -> Reading | Rejection:
-        route, values = found
-        device_id: str | None = None
-
+    def _reject(
+        self, topic: str, payload: bytes, received_at: datetime, device_id: str | None
+    ) -> Callable[[RejectReason, str], Rejection]:
         def reject(reason: RejectReason, detail: str) -> Rejection:
             return Rejection(
                 reason=reason,
@@ -152,6 +145,19 @@ class DeclaredAdapter:
                 sample=Rejection.sample_of(payload),
             )
 
+        return reject
+
+    def adapt(
+        self,
+        topic: str,
+        found: tuple[Route, dict[str, str]],
+        payload: bytes,
+        received_at: datetime,
+        kind_of: KindOf,
+        max_payload_bytes: int,
+    ) -> Reading | Rejection:
+        route, values = found
+        reject = self._reject(topic, payload, received_at, None)
         levels = topic.split("/")
         for excluded in self.excludes:
             if excluded.matches(levels):
@@ -160,13 +166,20 @@ class DeclaredAdapter:
             if not self.placeholders[name].fullmatch(value):
                 what = "device id" if name == "device_id" else f"{{{name}}}"
                 return reject(RejectReason.BAD_TOPIC, f"{what} {value[:80]!r} is not valid")
-        device_id = values["device_id"]
+        device_id = values.get("device_id")
+        if device_id is not None:
+            reject = self._reject(topic, payload, received_at, device_id)
         if len(payload) > max_payload_bytes:
             return reject(
                 RejectReason.PAYLOAD_TOO_LARGE,
                 f"{len(payload)} bytes, limit {max_payload_bytes}",
             )
-        if route.is_availability:
+        if route.message == "ignored":
+            return reject(
+                RejectReason.IGNORED_TOPIC,
+                f"{route.pattern.text} carries nothing {self.name} reads",
+            )
+        if route.is_availability and device_id is not None:  # loading makes sure of it
             online = self._online(payload)
             if isinstance(online, str):
                 return reject(RejectReason.INVALID_PAYLOAD, online)
@@ -180,12 +193,27 @@ class DeclaredAdapter:
         body = self._body(payload)
         if isinstance(body, tuple):
             return reject(*body)
-        kind = self._kind(body, device_id, kind_of)
+        for condition in self.conditions:
+            refusal = condition.refusal(body)
+            if refusal is not None:
+                return reject(RejectReason.IGNORED_MESSAGE, refusal)
+        if self.device_ids:
+            named = self._device_id(values, body)
+            if isinstance(named, Problem):
+                return reject(RejectReason.INVALID_PAYLOAD, f"device id: {named.text}")
+            device_id = named
+            reject = self._reject(topic, payload, received_at, device_id)
+        if device_id is None:  # pragma: no cover  # loading requires one or the other
+            return reject(RejectReason.BAD_TOPIC, "no device id in the topic")
+        maps = route.field_maps if route.field_maps is not None else self.field_maps
+        kind = self._kind(body, device_id, kind_of, maps)
         if isinstance(kind, tuple):
             return reject(*kind)
-        fields = self._fields(kind, body)
+        is_partial = self.is_partial or route.field_maps is not None
+        fields = self._fields(kind, body, maps[kind], is_partial=is_partial)
         if isinstance(fields, str):
             return reject(RejectReason.INVALID_PAYLOAD, fields)
+        # a message carrying no field this adapter reads still says the device is alive
         event_at = self._event_at(body, received_at)
         if isinstance(event_at, Problem):
             return reject(RejectReason.INVALID_PAYLOAD, f"event time: {event_at.text}")
@@ -202,6 +230,47 @@ class DeclaredAdapter:
             event_at=event_at,
             received_at=received_at,
         )
+
+    def adapt_unmatched(
+        self, topic: str, payload: bytes, received_at: datetime, max_payload_bytes: int
+    ) -> Rejection:
+        """A topic under the unmatched filter that no pattern fits: an unknown device,
+        named as it would be if a device id could hold `/`, so it is listed and counted."""
+        levels = topic.split("/")
+        for excluded in self.excludes:
+            if excluded.matches(levels):
+                reject = self._reject(topic, payload, received_at, None)
+                return reject(RejectReason.IGNORED_TOPIC, f"topic is excluded by {excluded.text}")
+        device_id = self._spanned(levels)
+        reject = self._reject(topic, payload, received_at, device_id)
+        if len(payload) > max_payload_bytes:
+            return reject(
+                RejectReason.PAYLOAD_TOO_LARGE, f"{len(payload)} bytes, limit {max_payload_bytes}"
+            )
+        if not device_id or self.unmatched is None:
+            return reject(RejectReason.BAD_TOPIC, "no device in the topic")
+        return reject(RejectReason.UNKNOWN_DEVICE, f"{device_id!r}: {self.unmatched.reason}")
+
+    def _spanned(self, levels: list[str]) -> str | None:
+        by_literals = sorted(self.patterns, key=lambda p: -sum(x is not None for x in p.literals))
+        for pattern in by_literals:
+            spanned = pattern.span(levels)
+            if spanned is not None:
+                return spanned[: selectors.MAX_DEVICE_ID_CHARS]
+        head = self.unmatched.under.levels[:-1] if self.unmatched is not None else ()
+        rest = "/".join(levels[len(head) :])
+        return rest[: selectors.MAX_DEVICE_ID_CHARS] or None
+
+    def _device_id(self, values: dict[str, str], body: dict[str, Any]) -> str | Problem:
+        first: Problem | None = None
+        for template in self.device_ids:
+            named = template.render(values, body)
+            if isinstance(named, str):
+                if not _DEVICE_ID.fullmatch(named):
+                    return Problem(f"{named[:80]!r} (from {template.text}) is not a valid id")
+                return named
+            first = first or named
+        return first or Problem("no template")
 
     def _online(self, payload: bytes) -> bool | str:
         words = self.availability
@@ -238,7 +307,7 @@ class DeclaredAdapter:
         return parsed
 
     def _kind(
-        self, body: dict[str, Any], device_id: str, kind_of: KindOf
+        self, body: dict[str, Any], device_id: str, kind_of: KindOf, maps: FieldMaps
     ) -> Kind | tuple[RejectReason, str]:
         if isinstance(self.kind, Kind):
             return self.kind
@@ -246,6 +315,8 @@ class DeclaredAdapter:
             raw = fieldmap.lookup(body, self.kind.path)
             if raw is MISSING:
                 return RejectReason.INVALID_PAYLOAD, f"{self.kind.source}: missing (the kind)"
+            if isinstance(raw, Ambiguous):
+                return RejectReason.INVALID_PAYLOAD, f"{self.kind.source}: {raw.text}"
             key = fieldmap.map_key(raw)
             kind = self.kind.table.get(key) if key is not None else None
             if kind is None:
@@ -258,24 +329,34 @@ class DeclaredAdapter:
         registered = kind_of(device_id)
         if registered is None:
             return RejectReason.UNKNOWN_DEVICE, "device is not registered; its kind is unknown"
-        if registered not in self.field_maps:
-            known = ", ".join(k.value for k in self.field_maps)
+        if registered not in maps:
+            known = ", ".join(k.value for k in maps)
             return (
                 RejectReason.UNKNOWN_KIND,
                 f"device is registered as {registered.value}; {self.name} maps {known}",
             )
         return registered
 
-    def _fields(self, kind: Kind, body: dict[str, Any]) -> dict[str, FieldValue] | str:
+    def _fields(
+        self,
+        kind: Kind,
+        body: dict[str, Any],
+        mapped_fields: tuple[MappedField, ...],
+        *,
+        is_partial: bool,
+    ) -> dict[str, FieldValue] | str:
         fields: dict[str, FieldValue] = {}
         problems: list[str] = []
         sources: dict[str, str] = {}
-        for mapped in self.field_maps[kind]:
+        for mapped in mapped_fields:
             sources[mapped.name] = mapped.source
             raw = fieldmap.lookup(body, mapped.path)
             if raw is MISSING or raw is None:  # vendors send null for "not known yet"
                 if mapped.default is not None:
                     fields[mapped.name] = mapped.default
+                continue
+            if isinstance(raw, Ambiguous):
+                problems.append(f"fields.{mapped.name}: {raw.text} (from {mapped.source!r})")
                 continue
             value = fieldmap.convert(mapped, raw, is_text=self.is_text)
             if isinstance(value, Problem):
@@ -287,7 +368,7 @@ class DeclaredAdapter:
             if problem is not None:
                 problems.append(problem)
         for name, spec in KINDS[kind].fields.items():
-            if spec.is_required and name not in fields and not problems:
+            if spec.is_required and name not in fields and not problems and not is_partial:
                 source = f" (from {sources[name]!r})" if name in sources else ""
                 problems.append(f"fields.{name}: missing{source}")
         if problems:
@@ -320,9 +401,16 @@ class DeclaredAdapter:
         if source is None:
             return received_at
         raw = fieldmap.lookup(body, source.path)
+        hint = f"; {source.hint}" if source.hint else ""
         if raw is MISSING or raw is None:
-            return Problem(f"{source.source}: missing") if source.is_required else received_at
-        at = fieldmap.event_time(raw, source.format)
+            if source.is_required:
+                return Problem(f"{source.source}: missing{hint}")
+            return received_at
+        at = (
+            Problem(raw.text)
+            if isinstance(raw, Ambiguous)
+            else fieldmap.event_time(raw, source.formats)
+        )
         if isinstance(at, Problem):
-            return Problem(f"{source.source}: {at.text}")
+            return Problem(f"{source.source}: {at.text}{hint}")
         return at

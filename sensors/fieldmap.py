@@ -3,11 +3,18 @@
 Pure and small on purpose: every adapter file's `from`, `map`, `invert`, `scale`, `offset`
 and `default` end up here, per message. A problem is returned as text naming what is
 wrong, never raised; the caller turns it into a `Rejection`.
+
+A path (`data.status`) walks into nested objects one key per level. A level holding `*`
+is a key pattern (`*`, `bthomesensor:*`): it stands for the one key of that object that
+fits it, for formats that nest a device's values under its address or a component name
+(`{"ZbReceived": {"0x8F20": {...}}}`). No key fitting is the same as a missing key; two
+or more is a problem of its own (`Ambiguous`), never a guess.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -17,7 +24,9 @@ from sensors.reading import FieldValue
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 TimeFormat = Literal["iso8601", "unix_s", "unix_ms"]
+NUMERIC_TIME_FORMATS: tuple[TimeFormat, ...] = ("unix_s", "unix_ms")
 MapKey = tuple[str, Any]
+_DESCRIBED_KEYS = 3
 
 
 class _Missing:
@@ -53,14 +62,75 @@ def describe(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def lookup(payload: dict[str, Any], path: tuple[str, ...]) -> Any:
-    """The value at a dotted path of nested objects, or MISSING."""
+@dataclass(frozen=True)
+class KeyPattern:
+    """A path level standing for the one key of an object that fits it (`*` any text)."""
+
+    text: str
+    regex: re.Pattern[str]
+
+    @classmethod
+    def of(cls, text: str) -> KeyPattern:
+        return cls(text, re.compile(".*".join(re.escape(part) for part in text.split("*"))))
+
+    def find(self, value: dict[Any, Any]) -> str | Ambiguous | None:
+        """The one key of `value` that fits; None when none does."""
+        keys = [k for k in value if isinstance(k, str) and self.regex.fullmatch(k)]
+        if len(keys) == 1:
+            return keys[0]
+        return Ambiguous(self.text, keys) if keys else None
+
+
+@dataclass(frozen=True)
+class Ambiguous:
+    """Several keys fit a key pattern: the payload holds more than the format allows."""
+
+    pattern: str
+    keys: list[str]
+
+    @property
+    def text(self) -> str:
+        shown = ", ".join(repr(k[:40]) for k in self.keys[:_DESCRIBED_KEYS])
+        more = "" if len(self.keys) <= _DESCRIBED_KEYS else ", ..."
+        return f"{len(self.keys)} keys fit {self.pattern!r} ({shown}{more}); one expected"
+
+
+PathLevel = str | KeyPattern
+
+
+def parse_path(source: str) -> tuple[PathLevel, ...]:
+    """`data.status` → ("data", "status"); a level with `*` becomes a KeyPattern."""
+    return tuple(KeyPattern.of(level) if "*" in level else level for level in source.split("."))
+
+
+def lookup(payload: dict[str, Any], path: tuple[PathLevel, ...]) -> Any:
+    """The value at a path of nested objects: MISSING, an `Ambiguous`, or the value."""
     value: Any = payload
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
+    for level in path:
+        if not isinstance(value, dict):
             return MISSING
-        value = value[key]
+        if isinstance(level, str):
+            if level not in value:
+                return MISSING
+            value = value[level]
+            continue
+        found = level.find(value)
+        if found is None or isinstance(found, Ambiguous):
+            return MISSING if found is None else found
+        value = value[found]
     return value
+
+
+def lookup_key(payload: dict[str, Any], path: tuple[PathLevel, ...]) -> Any:
+    """Like `lookup`, but a path ending in a key pattern gives the key it found, not
+    the value under it (`ZbReceived.*` → "0x8F20")."""
+    if not path or isinstance(path[-1], str):
+        return lookup(payload, path)
+    parent = lookup(payload, path[:-1])
+    if not isinstance(parent, dict):
+        return parent if isinstance(parent, Ambiguous) else MISSING
+    found = path[-1].find(parent)
+    return MISSING if found is None else found
 
 
 @dataclass(frozen=True)
@@ -70,7 +140,7 @@ class MappedField:
     name: str
     spec: FieldSpec
     source: str
-    path: tuple[str, ...]
+    path: tuple[PathLevel, ...]
     table: dict[MapKey, FieldValue] | None = None
     invert: bool = False
     scale: float = 1.0
@@ -143,11 +213,14 @@ def check(spec: FieldSpec, value: Any) -> FieldValue | Problem:
     return number
 
 
-def event_time(raw: Any, fmt: TimeFormat) -> datetime | Problem:
-    """An aware UTC instant from a payload's time value in `fmt`."""
-    if fmt == "iso8601":
+def event_time(raw: Any, formats: tuple[TimeFormat, ...]) -> datetime | Problem:
+    """An aware UTC instant from a payload's time value in one of `formats`: text is
+    read as ISO 8601, a number as the (one) unix format among them."""
+    numeric = [f for f in formats if f in NUMERIC_TIME_FORMATS]
+    if "iso8601" in formats and (isinstance(raw, str) or not numeric):
         if not isinstance(raw, str) or len(raw) > 64:
-            return Problem(f"expected an ISO 8601 time, got {describe(raw)}")
+            wanted = " or a unix time" if numeric else ""
+            return Problem(f"expected an ISO 8601 time{wanted}, got {describe(raw)}")
         try:
             parsed = datetime.fromisoformat(raw)
         except ValueError:
@@ -158,6 +231,7 @@ def event_time(raw: Any, fmt: TimeFormat) -> datetime | Problem:
             return parsed.astimezone(UTC)
         except OverflowError:
             return Problem(f"{describe(raw)} is out of range")
+    fmt = numeric[0]
     if not _is_number(raw):
         return Problem(f"expected a unix time in {fmt[5:]}, got {describe(raw)}")
     seconds = raw / 1000 if fmt == "unix_ms" else raw

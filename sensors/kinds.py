@@ -25,6 +25,7 @@ class Kind(StrEnum):
     CLIMATE = "climate"
     EBIKE = "ebike"
     MANHOLE = "manhole"
+    LIFT = "lift"
     AVAILABILITY = "availability"
 
 
@@ -175,6 +176,37 @@ KINDS: MappingProxyType[Kind, KindSpec] = MappingProxyType(
                 "is_open": _flag("True when the cover is lifted or displaced"),
                 "tilt_deg": FieldSpec(
                     "float", "tilt of the cover from its resting position", unit="°", ge=0, le=180
+                ),
+            },
+        ),
+        # the signals of a lift monitor (电梯物联网监测装置, data items after GB/T 24476):
+        # the monitor itself decides "trapped" (困人) and "overspeed"; being stopped between
+        # floors (非平层停梯) and the door open while moving (开门走车) follow from the car's
+        # own signals, so rules can hold them as long as they see fit
+        Kind.LIFT: _kind(
+            Kind.LIFT,
+            "a lift monitor in the machine room or on the car of a residential lift",
+            "trapped",
+            MAINS_OFFLINE_AFTER_S,
+            {
+                "trapped": _flag("True while the monitor reports passengers trapped in the car"),
+                "moving": FieldSpec("bool", "True while the car is travelling"),
+                "at_floor": FieldSpec(
+                    "bool", "True while the car stands level with a landing (in the door zone)"
+                ),
+                "door_open": FieldSpec("bool", "True while the car door is not closed"),
+                "floor": FieldSpec(
+                    "int",
+                    "the floor the car is at or last passed, as the building numbers it",
+                    ge=-20,
+                    le=200,
+                ),
+                "in_service": FieldSpec(
+                    "bool", "False while the lift is out of normal service (fault, maintenance)"
+                ),
+                "overspeed": FieldSpec("bool", "True while the monitor reports the car too fast"),
+                "fault_code": FieldSpec(
+                    "str", "the monitor's code for its current fault, if any", max_length=32
                 ),
             },
         ),

@@ -3,40 +3,50 @@
 `sensors.adapterfile` says what each value may be; this module checks the file as a whole
 and reports every problem at its line (`path:line: where: reason`):
 
-- topic patterns parse, have a `{device_id}`, and do not overlap each other;
-- every mapped field exists on each kind the adapter can make, and its transforms fit the
-  field's type (`invert` on true/false, `scale` on numbers, `map` and `default` values
-  of the field's type and range);
-- every required field of each kind is mapped (or left to a hook);
+- topic patterns parse, have a `{device_id}` (or the file says where the device id is
+  with `device_id:`), and do not overlap each other;
+- every mapped field (the adapter's and each topic's own) exists on each kind the adapter
+  can make, and its transforms fit the field's type (`invert` on true/false, `scale` on
+  numbers, `map` and `default` values of the field's type and range);
+- every required field of each kind is mapped somewhere (or left to a hook);
+- event time formats, `device_id` templates, `only_when` and `unmatched` make sense;
 - a hook names a function in `sensors.hooks`.
+
+A file that `extends` another is merged with it first (sensors/extends.py); a problem in
+an inherited value is reported at the `extends` line, naming where it was written.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from sensors import fieldmap
-from sensors.adapterfile import REGISTRY, AdapterFile, FieldMap
+from pydantic import ValidationError
+
+from sensors import extends, fieldmap
+from sensors.adapterfile import REGISTRY, AdapterFile, FieldMap, TopicSpec
 from sensors.declared import (
     AvailabilityWords,
     DeclaredAdapter,
     EventTimeSource,
+    FieldMaps,
     Hook,
     KindFromKey,
     Route,
+    Unmatched,
 )
 from sensors.errors import FileError, Problem
-from sensors.fieldmap import MappedField
+from sensors.fieldmap import NUMERIC_TIME_FORMATS, MappedField
 from sensors.kinds import KINDS, PLACED_KINDS, FieldSpec, Kind
 from sensors.native import DEVICE_ID_PATTERN
+from sensors.selectors import Condition, DeviceIdTemplate
 from sensors.topics import PatternError, TopicFilter, TopicPattern
-from sensors.yamlfile import Loc, dotted, line_of, load_model
+from sensors.yamlfile import Loc, dotted, line_of, problems_from
 
-SHIPPED_DIR = Path(__file__).parent / "adapters"
+SHIPPED_DIR = extends.SHIPPED_DIR
 SAMPLES_DIR = SHIPPED_DIR / "samples"
 ANY_LEVEL = r"[^/+#]{1,200}"
 
@@ -53,8 +63,12 @@ def folder_paths(folder: Path) -> list[Path]:
 
 def load_adapter(path: Path) -> DeclaredAdapter:
     """Read and check one adapter file; raise FileError listing every problem found."""
-    file, lines = load_model(path, AdapterFile)
-    checker = _Checker(path, lines)
+    resolved = extends.resolve(path)
+    try:
+        file = AdapterFile.model_validate({} if resolved.data is None else resolved.data)
+    except ValidationError as exc:
+        raise FileError(path, problems_from(exc, resolved.lines, resolved.origin)) from exc
+    checker = _Checker(path, resolved)
     adapter = checker.build(file)
     if checker.problems:
         raise FileError(path, checker.problems)
@@ -62,18 +76,21 @@ def load_adapter(path: Path) -> DeclaredAdapter:
 
 
 class _Checker:
-    def __init__(self, path: Path, lines: Mapping[Loc, int]) -> None:
+    def __init__(self, path: Path, resolved: extends.Resolved) -> None:
         self.path = path
-        self.lines = lines
+        self.resolved = resolved
+        self.lines = resolved.lines
         self.problems: list[Problem] = []
 
     def fail(self, loc: Loc, reason: str) -> None:
-        self.problems.append(Problem(line_of(self.lines, loc), dotted(loc), reason))
+        line = line_of(self.lines, loc)
+        self.problems.append(Problem(line, dotted(loc), reason + self.resolved.origin(loc)))
 
     def build(self, file: AdapterFile) -> DeclaredAdapter:
-        routes = self._routes(file)
         kind = self._kind(file)
         kinds = self._made_kinds(file, kind) if kind is not None else []
+        routes = self._routes(file, kinds)
+        shared = {k: self._field_maps(file, k, routes) for k in kinds}
         return DeclaredAdapter(
             name=file.name,
             description=file.description,
@@ -82,7 +99,7 @@ class _Checker:
             placeholders=self._placeholders(file, routes),
             is_text=file.payload == "text",
             kind=kind or REGISTRY,  # None: the file has an error and is not used
-            field_maps={k: self._field_maps(file, k) for k in kinds},
+            field_maps=shared,
             event_time=self._event_time(file),
             availability=AvailabilityWords(
                 online=frozenset(w.strip().lower() for w in file.availability.online),
@@ -93,22 +110,42 @@ class _Checker:
             hook_name=file.hook,
             path=self.path,
             lines=self.lines,
+            device_ids=self._device_ids(file, routes),
+            conditions=self._conditions(file),
+            is_partial=file.partial,
+            unmatched=self._unmatched(file, routes),
+            base=file.extends,
         )
 
-    def _routes(self, file: AdapterFile) -> list[Route]:
+    def _routes(self, file: AdapterFile, kinds: list[Kind]) -> list[Route]:
         routes: list[Route] = []
         for i, topic in enumerate(file.topics):
             loc: Loc = ("topics", i, "pattern")
+            # with `device_id:` the payload names the device; availability has no payload
+            needs_id = file.device_id is None or topic.message == "availability"
             try:
-                pattern = TopicPattern.parse(topic.pattern)
+                pattern = TopicPattern.parse(topic.pattern, needs_device_id=needs_id)
             except PatternError as exc:
                 self.fail(loc, str(exc))
                 continue
+            if file.device_id is not None and "device_id" in pattern.names and not needs_id:
+                self.fail(loc, "the device id comes from device_id:, not from this topic")
             for earlier in routes:
                 if pattern.overlaps(earlier.pattern):
                     self.fail(loc, f"overlaps {earlier.pattern.text!r} of this file")
-            routes.append(Route(pattern, topic.message == "availability"))
+            routes.append(Route(pattern, topic.message, self._topic_maps(i, topic, kinds)))
         return routes
+
+    def _topic_maps(self, i: int, topic: TopicSpec, kinds: list[Kind]) -> FieldMaps | None:
+        if topic.fields is None:
+            return None
+        if topic.message != "reading":
+            self.fail(("topics", i, "fields"), f"an {topic.message} topic maps no fields")
+            return None
+        entries: dict[str, tuple[Loc, FieldMap]] = {
+            name: (("topics", i, "fields", name), m) for name, m in topic.fields.items()
+        }
+        return {kind: self._mapped_all(kind, entries) for kind in kinds}
 
     def _excludes(self, file: AdapterFile) -> list[TopicFilter]:
         excludes = []
@@ -143,7 +180,7 @@ class _Checker:
                 if key is not None:
                     table[key] = kind
             source = file.kind.source
-            return KindFromKey(source, tuple(source.split(".")), table)
+            return KindFromKey(source, fieldmap.parse_path(source), table)
         if file.kind == REGISTRY:
             return REGISTRY
         if file.kind in PLACED_KINDS:
@@ -169,26 +206,39 @@ class _Checker:
                 self.fail(("kinds", k.value), f"this adapter makes no {k.value} readings")
         return made
 
-    def _field_maps(self, file: AdapterFile, kind: Kind) -> tuple[MappedField, ...]:
-        spec = KINDS[kind]
+    def _field_maps(
+        self, file: AdapterFile, kind: Kind, routes: list[Route]
+    ) -> tuple[MappedField, ...]:
+        """The adapter's own maps for `kind` (`fields` + `kinds`); checks that every
+        required field is mapped here or by a topic of its own."""
         merged: dict[str, tuple[Loc, FieldMap]] = {
             name: (("fields", name), m) for name, m in file.fields.items()
         }
         for name, m in file.kinds.get(kind, {}).items():
             merged[name] = (("kinds", kind.value, name), m)
+        mapped = self._mapped_all(kind, merged)
+        by_topics = {
+            f.name for r in routes if r.field_maps is not None for f in r.field_maps.get(kind, ())
+        }
+        if file.hook is None:
+            for name, field in KINDS[kind].fields.items():
+                if field.is_required and name not in merged and name not in by_topics:
+                    where: Loc = ("kinds", kind.value) if kind in file.kinds else ("kind",)
+                    self.fail(where, f"{kind.value} readings need {name!r}: map it")
+        return mapped
+
+    def _mapped_all(
+        self, kind: Kind, entries: dict[str, tuple[Loc, FieldMap]]
+    ) -> tuple[MappedField, ...]:
+        spec = KINDS[kind]
         mapped = []
-        for name, (loc, m) in merged.items():
+        for name, (loc, m) in entries.items():
             field = spec.fields.get(name)
             if field is None:
                 known = ", ".join(spec.fields)
                 self.fail(loc, f"kind {kind.value!r} has no field {name!r} ({known})")
                 continue
             mapped.append(self._mapped(loc, name, field, m))
-        if file.hook is None:
-            for name, field in spec.fields.items():
-                if field.is_required and name not in merged:
-                    where: Loc = ("kinds", kind.value) if kind in file.kinds else ("kind",)
-                    self.fail(where, f"{kind.value} readings need {name!r}: map it")
         return tuple(mapped)
 
     def _mapped(self, loc: Loc, name: str, field: FieldSpec, m: FieldMap) -> MappedField:
@@ -211,7 +261,7 @@ class _Checker:
             name=name,
             spec=field,
             source=m.source,
-            path=tuple(m.source.split(".")),
+            path=fieldmap.parse_path(m.source),
             table=table,
             invert=m.invert,
             scale=m.scale,
@@ -235,7 +285,49 @@ class _Checker:
         if file.event_time is None:
             return None
         e = file.event_time
-        return EventTimeSource(e.source, tuple(e.source.split(".")), e.format, e.required)
+        formats = tuple(e.formats)
+        if len(set(formats)) != len(formats):
+            self.fail(("event_time", "format"), "a format is listed twice")
+        if sum(f in NUMERIC_TIME_FORMATS for f in formats) > 1:
+            self.fail(("event_time", "format"), "unix_s and unix_ms cannot both be read")
+        return EventTimeSource(e.source, fieldmap.parse_path(e.source), formats, e.required, e.hint)
+
+    def _device_ids(self, file: AdapterFile, routes: list[Route]) -> tuple[DeviceIdTemplate, ...]:
+        if file.device_id is None:
+            return ()
+        texts = [file.device_id] if isinstance(file.device_id, str) else file.device_id
+        names = {n for r in routes for n in r.pattern.names if n is not None}
+        templates = []
+        for i, text in enumerate(texts):
+            loc: Loc = ("device_id",) if isinstance(file.device_id, str) else ("device_id", i)
+            try:
+                templates.append(DeviceIdTemplate.parse(text, names))
+            except ValueError as exc:
+                self.fail(loc, str(exc))
+        if not texts:
+            self.fail(("device_id",), "give at least one template")
+        return tuple(templates)
+
+    def _conditions(self, file: AdapterFile) -> tuple[Condition, ...]:
+        out = []
+        for c in file.only_when:
+            equals = fieldmap.map_key(c.equals) if c.equals is not None else None
+            out.append(Condition(c.key, fieldmap.parse_path(c.key), equals))
+        return tuple(out)
+
+    def _unmatched(self, file: AdapterFile, routes: list[Route]) -> Unmatched | None:
+        if file.unmatched is None or not routes:
+            return None
+        heads = [r.pattern.literal_head() for r in routes]
+        common: list[str] = []
+        for levels in zip(*heads, strict=False):
+            if len(set(levels)) != 1:
+                break
+            common.append(levels[0])
+        if not common:
+            self.fail(("unmatched",), "the topic patterns share no first level to claim below")
+            return None
+        return Unmatched(TopicFilter.parse("/".join([*common, "#"])), file.unmatched)
 
     def _hook(self, name: str | None) -> Hook | None:
         if name is None:

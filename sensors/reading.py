@@ -46,8 +46,12 @@ class RejectReason(StrEnum):
     FUTURE_EVENT_TIME = "future_event_time"
     OUT_OF_ORDER = "out_of_order"
     DUPLICATE = "duplicate"  # the same reading again (a redelivery): applied once only
-    # a topic an adapter subscribes to but declares as not its devices' (zigbee2mqtt/bridge)
+    # a topic an adapter subscribes to but declares as not its devices' (zigbee2mqtt/bridge),
+    # or as a device's topic that carries nothing gridgate reads (a Shelly's lux)
     IGNORED_TOPIC = "ignored_topic"
+    # a message its adapter declares as not a reading (`only_when`): a Shelly NotifyEvent,
+    # a Tasmota RESULT answering a command
+    IGNORED_MESSAGE = "ignored_message"
 
 
 SAMPLE_MAX_CHARS = 512

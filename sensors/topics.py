@@ -3,7 +3,9 @@
 A placeholder stands for one whole topic level. A pattern becomes an MQTT subscription
 (`acme/+/+/up`), matches a topic into its placeholder values, and can be compared with
 another pattern for overlap (a topic both could claim), so two adapters never fight over
-one message. Exclusions are plain MQTT filters (`zigbee2mqtt/bridge/#`).
+one message. Exclusions are plain MQTT filters (`zigbee2mqtt/bridge/#`); an adapter that
+also claims the topics under its patterns that none of them fits (`zigbee2mqtt/#`)
+claims that filter too. `a.overlaps(b)` answers for any two claims, patterns or filters.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class TopicPattern:
     names: tuple[str | None, ...]
 
     @classmethod
-    def parse(cls, text: str) -> TopicPattern:
+    def parse(cls, text: str, *, needs_device_id: bool = True) -> TopicPattern:
         if not text or text.startswith("/") or text.endswith("/"):
             raise PatternError(f"{text!r}: a pattern has levels separated by '/', none empty")
         literals: list[str | None] = []
@@ -47,7 +49,7 @@ class TopicPattern:
             else:
                 literals.append(level)
                 names.append(None)
-        if "device_id" not in names:
+        if needs_device_id and "device_id" not in names:
             raise PatternError(f"{text!r}: a pattern needs a {{device_id}} level")
         return cls(text, tuple(literals), tuple(names))
 
@@ -65,6 +67,26 @@ class TopicPattern:
             elif level != literal:
                 return None
         return values
+
+    def span(self, levels: list[str]) -> str | None:
+        """The {device_id} this topic would carry if the level could hold `/` (a name
+        like `b3/door`): the levels between the literal head and tail, else None."""
+        if "device_id" not in self.names or len(levels) <= len(self.literals):
+            return None
+        at = self.names.index("device_id")
+        tail = len(self.literals) - at - 1
+        head_ok = _fits(levels[:at], self.literals[:at])
+        tail_ok = _fits(levels[len(levels) - tail :], self.literals[at + 1 :])
+        return "/".join(levels[at : len(levels) - tail]) if head_ok and tail_ok else None
+
+    def literal_head(self) -> tuple[str, ...]:
+        """The literal levels before the first placeholder."""
+        head: list[str] = []
+        for literal in self.literals:
+            if literal is None:
+                break
+            head.append(literal)
+        return tuple(head)
 
     def overlaps(self, other: TopicPattern | TopicFilter) -> bool:
         if isinstance(other, TopicFilter):
@@ -106,6 +128,18 @@ class TopicFilter:
                 return False
         return len(levels) == len(self.levels)
 
+    def overlaps(self, other: TopicPattern | TopicFilter) -> bool:
+        if isinstance(other, TopicPattern):
+            return self.overlaps_levels(other.literals)
+        for a, b in zip(self.levels, other.levels, strict=False):
+            if "#" in (a, b):
+                return True
+            if "+" not in (a, b) and a != b:
+                return False
+        shorter, longer = sorted((self.levels, other.levels), key=len)
+        # `a/#` also matches `a` itself
+        return len(shorter) == len(longer) or longer[len(shorter) :] == ("#",)
+
     def overlaps_levels(self, literals: tuple[str | None, ...]) -> bool:
         """Whether a topic could match both this filter and a pattern (None = any level)."""
         for i, part in enumerate(self.levels):
@@ -116,3 +150,9 @@ class TopicFilter:
             if part != "+" and literals[i] is not None and literals[i] != part:
                 return False
         return len(literals) == len(self.levels)
+
+
+def _fits(levels: list[str], literals: tuple[str | None, ...]) -> bool:
+    return len(levels) == len(literals) and all(
+        literal is None or level == literal for level, literal in zip(levels, literals, strict=True)
+    )

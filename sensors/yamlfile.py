@@ -6,7 +6,7 @@ every one of them fails the same way: `path:line: where: reason`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,6 +43,9 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> 
                     path, [Problem(_line(key_node), dotted(loc), f"duplicate key {key!r}")]
                 )
             out[key] = _construct(value_node, (*loc, key), lines, path)
+            # an entry is where its key is written: a block value (a nested mapping or
+            # list) starts on the line below, and an unknown key must point at itself
+            lines[(*loc, key)] = _line(key_node)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*loc, i), lines, path) for i, item in enumerate(node.value)]
@@ -93,21 +96,39 @@ def line_of(lines: Mapping[Loc, int], loc: Sequence[str | int]) -> int | None:
         loc = loc[:-1]
 
 
-def problems_from(error: ValidationError, lines: Mapping[Loc, int]) -> list[Problem]:
-    problems = []
+def error_places(error: ValidationError, known: Container[Loc]) -> list[tuple[Loc, bool, str]]:
+    """Each error of `error` as (location as the person wrote it, is a missing key, reason).
+
+    `known` holds every location present in the input (the keys of a file's `lines`):
+    pydantic's union-member names are dropped from a location, a bad tag moves to its key.
+    """
+    places = []
     for item in error.errors(include_url=False, include_input=False):
         loc = tuple(p for p in item["loc"] if isinstance(p, str | int))
         if item["type"] in ("union_tag_invalid", "union_tag_not_found"):
             # pydantic places a bad tag on the union; the person wrote it at the tag's key
             tag = str(item.get("ctx", {}).get("discriminator", "")).strip("'")
-            if tag and (*loc, tag) in lines:
+            if tag and (*loc, tag) in known:
                 loc = (*loc, tag)
-        clean = _strip_tags(loc, lines, is_missing=item["type"] == "missing")
-        problems.append(Problem(line_of(lines, clean), dotted(clean), item["msg"]))
-    return problems
+        is_missing = item["type"] == "missing"
+        places.append((_strip_tags(loc, known, is_missing=is_missing), is_missing, item["msg"]))
+    return places
 
 
-def _strip_tags(loc: Loc, lines: Mapping[Loc, int], *, is_missing: bool) -> Loc:
+def problems_from(
+    error: ValidationError,
+    lines: Mapping[Loc, int],
+    origin: Callable[[Loc], str] | None = None,
+) -> list[Problem]:
+    """One problem per validation error, at its line; `origin(loc)` adds where a value
+    came from when it was not written in this file (an adapter's inherited key)."""
+    return [
+        Problem(line_of(lines, loc), dotted(loc), reason + (origin(loc) if origin else ""))
+        for loc, _, reason in error_places(error, lines)
+    ]
+
+
+def _strip_tags(loc: Loc, known: Container[Loc], *, is_missing: bool) -> Loc:
     """Drop the union-member names pydantic adds to `loc` (`rules.0.held.hold_s`).
 
     A part that is not a key in the file is a tag, except the last part of a `missing`
@@ -116,7 +137,7 @@ def _strip_tags(loc: Loc, lines: Mapping[Loc, int], *, is_missing: bool) -> Loc:
     cleaned: list[str | int] = []
     for i, part in enumerate(loc):
         is_last = i == len(loc) - 1
-        if (*cleaned, part) not in lines and not (is_last and is_missing):
+        if (*cleaned, part) not in known and not (is_last and is_missing):
             continue
         cleaned.append(part)
     return tuple(cleaned)

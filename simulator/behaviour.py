@@ -12,7 +12,8 @@ device or an incident leaves every other device's traffic as it was.
            but never past `max_ordinary_open_s` after it opened (a door closer), so
            ordinary traffic cannot look like a door left open. Ordinary traffic stays
            clear of a door incident on the same door (incidents.py says what each does).
-    other  the resting state (no smoke, dry, 0 cm) until an incident changes it.
+    other  the resting state (no smoke, dry, 0 cm; a lift parked level, in service)
+           until an incident changes it; a lift monitor reports the car's whole state.
     all    re-report the current state every `heartbeat_s` (±10 %), the first report within
            a few seconds of the start; now and then with `battery`. Offline devices are
            silent; a storm adds re-reports.
@@ -34,7 +35,7 @@ from simulator import incidents as physics
 from simulator.daily import TOP_FACTOR, DailyCurve
 from simulator.scenario import IncidentKind, StagedIncident
 from simulator.site import SimDevice
-from simulator.vocabulary import DOOR, rest_value, state_field
+from simulator.vocabulary import DOOR, rest_fields, state_field
 
 _CLEAR_MS = 1000  # ordinary traffic keeps this far away from an incident on the same door
 _FIRST_REPORT_MAX_S = 5.0
@@ -174,7 +175,7 @@ def _device_events(
         clear = ((o, c) for o, c in traffic if not _near_incident(o, c, windows))
         streams.append(_door_ops(clear, seq))
     battery = _rng(seed, device.device_id, "battery").uniform(55.0, 100.0)
-    state: object = rest_value(device.kind)
+    state: dict[str, Any] = rest_fields(device.kind)
     is_online = True
     with_battery = False
     for ms, order, _seq, value in heapq.merge(*streams):
@@ -182,8 +183,8 @@ def _device_events(
             is_online = value is True
             yield ms, "availability", {"online": is_online}
             continue
-        if order == _STATE:
-            state = value
+        if order == _STATE:  # a value of the state field, or the lift fields that change
+            state = {**state, **value} if isinstance(value, dict) else {field: value}
         elif order == _BATTERY:
             battery = _number(value)
         else:  # a heartbeat: the value is the charge it used, and whether it reports it
@@ -191,7 +192,7 @@ def _device_events(
             battery = max(0.0, battery - used)
         if not is_online:
             continue
-        fields: dict[str, Any] = {field: state}
+        fields: dict[str, Any] = dict(state)
         if order == _BATTERY or (order == _HEARTBEAT and with_battery):
             fields["battery"] = round(battery, 1)
         yield ms, "reading", fields
@@ -249,6 +250,8 @@ def _one_incident(
         ops += [(ms, _BATTERY, next(seq), pct) for ms, pct in physics.battery_levels(incident)]
     elif kind == IncidentKind.OFFLINE:
         ops += [(at, _AVAILABILITY, next(seq), False), (end, _AVAILABILITY, next(seq), True)]
+    elif kind in physics.LIFT_INCIDENTS:
+        ops += [(ms, _STATE, next(seq), changes) for ms, changes in physics.lift_changes(incident)]
     elif kind == IncidentKind.STORM:
         rng = _rng(seed, device_id, f"storm/{at}")
         instants = sorted(rng.randrange(at, max(at + 1, end)) for _ in range(incident.count))

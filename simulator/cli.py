@@ -1,7 +1,7 @@
 """`gridgate simulate` (or `python -m simulator`): sites, rosters, plans, runs and scores.
 
     site    --seed N --out FILE [--preset demo|district-620|subdistrict-19 | --communities C
-            --grids G --buildings B --units U --sensors S] [--roster FILE]
+            --grids G --buildings B --units U --sensors S] [--lifts] [--roster FILE]
     plan    [options]   print the messages as JSON lines {"topic", "payload"}; no broker
     run     [options] --host H --port P [--speed X] [--progress] [--clock-every-s S]
     receive --port P --out FILE.jsonl      record webhook bodies (for score)
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     site.add_argument("--buildings", type=int, default=3, help="buildings per grid")
     site.add_argument("--units", type=int, default=2, help="units per building")
     site.add_argument("--sensors", type=int, default=1, help="per unit: the door, gas, leak")
+    site.add_argument("--lifts", action="store_true", help="a lift monitor in every building")
     site.add_argument("--roster", type=Path, help="also write the people (YAML) here")
     site.add_argument("--workers-per-grid", type=int, default=Staffing.workers_per_grid)
 
@@ -110,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--offline-hold-s", type=float, default=_H.offline_hold_s)
     common.add_argument("--battery-low-pct", type=float, default=_H.battery_low_pct)
     common.add_argument("--inactive-hold-s", type=float, default=_H.inactive_hold_s)
+    common.add_argument("--lift-stopped-hold-s", type=float, default=_H.lift_stopped_hold_s)
     common.add_argument("--rate-scale", type=float, default=1.0, help="x resident traffic")
     common.add_argument(
         "--max-ordinary-open-s",
@@ -162,6 +165,9 @@ def _site(args: argparse.Namespace) -> int:
         )
         if args.sensors != 1:
             command += f" --sensors {args.sensors}"
+    if args.lifts:
+        layout = replace(layout, lifts=True)
+        command += " --lifts"
     for kind in skipped_kinds(layout):
         _err(f"note: no {kind!r} sensors placed: sensors/kinds.py does not declare the kind")
     site = generate(args.seed, layout)

@@ -12,6 +12,9 @@ Times are whole milliseconds after the run's start.
     flood             level_cm 5.5, 11, ... 66 in 12 reports over D, 0 at T+D (pumped out)
     battery_drain     battery 31, 29, ... 9 % in 12 reports over D; it stays low
     offline           availability offline at T, silent, online at T+D
+    lift_trapped      the car stops between floors with passengers inside at T (trapped),
+                      is levelled and the passengers freed at T+D
+    lift_stopped      the car stops between floors at T, nobody inside; level again at T+D
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ SCHEDULE_REPORTS = 12
 FLOOD_PEAK_CM = 66.0
 BATTERY_FROM_PCT = 31.0
 BATTERY_STEP_PCT = 2.0
+STOPPED_AT_FLOOR = 5  # the floor a stopped car last passed
 
 DOOR_INCIDENTS = frozenset(
     {
@@ -34,6 +38,7 @@ DOOR_INCIDENTS = frozenset(
     }
 )
 ON_OFF_INCIDENTS = frozenset({IncidentKind.SMOKE, IncidentKind.GAS, IncidentKind.WATER_LEAK})
+LIFT_INCIDENTS = frozenset({IncidentKind.LIFT_TRAPPED, IncidentKind.LIFT_STOPPED})
 # incidents during which the device's ordinary traffic stops
 CLEARS_TRAFFIC = DOOR_INCIDENTS | {IncidentKind.OFFLINE}
 
@@ -72,3 +77,13 @@ def battery_levels(incident: StagedIncident) -> list[tuple[int, float]]:
     return [
         (ms, BATTERY_FROM_PCT - BATTERY_STEP_PCT * k) for k, ms in enumerate(_report_ms(incident))
     ]
+
+
+def lift_changes(incident: StagedIncident) -> list[tuple[int, dict[str, bool | int]]]:
+    """(ms, the lift fields that change): stopped between floors, then level again."""
+    is_trapped = incident.kind == IncidentKind.LIFT_TRAPPED
+    stopped = {"moving": False, "at_floor": False, "floor": STOPPED_AT_FLOOR}
+    if is_trapped:
+        stopped["trapped"] = True
+    level: dict[str, bool | int] = {"at_floor": True, "trapped": False}
+    return [(incident.at_ms, stopped), (incident.end_ms, level)]

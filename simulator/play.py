@@ -38,6 +38,7 @@ from simulator.scenario import (
 )
 from simulator.site import PRESETS, SimSite, generate, generate_site, load_site, site_from_data
 from simulator.truth import Holds, expected_alerts, write_truth
+from simulator.vocabulary import LIFT
 
 DEFAULT_MAX_ORDINARY_OPEN_S = 20.0
 _PLAN_TAIL_S = 60.0
@@ -54,6 +55,9 @@ class Setup:
     behaviour: Behaviour
     start_at: datetime
     root: str
+
+    def lift_ids(self) -> list[str]:
+        return [d.device_id for d in self.site.devices if d.kind == LIFT]
 
 
 def _hours(text: str) -> tuple[time, time]:
@@ -89,6 +93,7 @@ def build(args: argparse.Namespace, start_at: datetime) -> Setup:
         offline_hold_s=args.offline_hold_s,
         battery_low_pct=args.battery_low_pct,
         inactive_hold_s=args.inactive_hold_s,
+        lift_stopped_hold_s=args.lift_stopped_hold_s,
     )
     shorter_hold_s = min(args.day_hold_s, args.night_hold_s)
     max_open_s = args.max_ordinary_open_s
@@ -148,7 +153,7 @@ def plan_command(args: argparse.Namespace) -> int:
         curve=setup.curve,
         behaviour=setup.behaviour,
     )
-    encoder = Encoder(Format(args.format), setup.root)
+    encoder = Encoder(Format(args.format), setup.root, frozenset(setup.lift_ids()))
     for message in planned:
         topic, payload = encoder.wire(message)
         sys.stdout.write(json.dumps({"topic": topic, "payload": payload}, ensure_ascii=False))
@@ -218,6 +223,7 @@ def run_command(args: argparse.Namespace) -> int:
             start_at=setup.start_at,
             topic_root=setup.root,
             output_format=Format(args.format),
+            lift_ids=setup.lift_ids(),
             speed=args.speed,
             end_at=None if duration is None else setup.start_at + duration,
             stop=stop,

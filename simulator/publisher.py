@@ -108,6 +108,7 @@ def publish(
     start_at: datetime,
     topic_root: str = "gridgate",
     output_format: Format = Format.NATIVE,
+    lift_ids: Sequence[str] = (),
     speed: float = 1.0,
     end_at: datetime | None = None,
     stop: threading.Event | None = None,
@@ -121,7 +122,7 @@ def publish(
     if speed <= 0:
         raise ValueError("speed must be positive")
     stop = stop or threading.Event()
-    encoder = Encoder(output_format, topic_root)
+    encoder = Encoder(output_format, topic_root, frozenset(lift_ids))
     client, acks = _connect(broker, encoder, connect_timeout_s)
     t0 = clock()
     sent = availability = qos1 = 0

@@ -13,6 +13,8 @@ A scenario file is YAML:
       - {kind: battery_drain, at_s: 60, duration_s: 3600}               # 31 % down to 7 %
       - {kind: elderly_inactive, at_local: "09:00", duration_s: 90000}  # no opening for 25 h
       - {kind: storm, at_s: 30, duration_s: 10, count: 500}             # 500 devices at once
+      - {kind: lift_trapped, at_s: 120, duration_s: 900}                # 困人, freed after 15 min
+      - {kind: lift_stopped, at_s: 400, duration_s: 60}                 # stopped between floors
 
 On the command line the same incident reads `door_left_open@20:240` or
 `smoke@300:90:smoke-b1-u1` (KIND@AT_S:DURATION_S[:DEVICE_ID]). An incident whose sensor
@@ -38,6 +40,7 @@ from simulator.site import SimDevice
 from simulator.vocabulary import (
     DOOR,
     GAS,
+    LIFT,
     SMOKE,
     WATER_LEAK,
     WATER_LEVEL,
@@ -60,6 +63,8 @@ class IncidentKind(StrEnum):
     BATTERY_DRAIN = "battery_drain"  # battery falls from 31 % to 7 % over the duration
     ELDERLY_INACTIVE = "elderly_inactive"  # one opening, then none for the duration
     STORM = "storm"  # `count` devices re-report their state several times at once
+    LIFT_TRAPPED = "lift_trapped"  # the car stops between floors with passengers inside
+    LIFT_STOPPED = "lift_stopped"  # the car stops between floors, nobody inside
 
 
 # The sensor kind an incident needs; None: any device (storm: many).
@@ -75,6 +80,8 @@ DEVICE_KIND: dict[IncidentKind, str | None] = {
     IncidentKind.OFFLINE: None,
     IncidentKind.BATTERY_DRAIN: None,
     IncidentKind.STORM: None,
+    IncidentKind.LIFT_TRAPPED: LIFT,
+    IncidentKind.LIFT_STOPPED: LIFT,
 }
 DEFAULT_COUNT = {IncidentKind.DOOR_FLAPPING: 12, IncidentKind.STORM: 0}  # storm 0: every device
 STORM_REPORTS = 3  # re-reports per device in a storm

@@ -3,8 +3,9 @@
 A generated site has one district (示例区) whose streets, communities, grids and buildings
 are spread as evenly as the counts allow (`Layout`). Every unit has a door sensor at its
 entrance (plus `sensors_per_unit - 1` hazard sensors: gas, water leak, smoke in turn), the
-first unit of each building a corridor smoke sensor, every grid a compound-gate door sensor
-and, with `flood_gauges`, a water level gauge in the basement of its first building. Ids
+first unit of each building a corridor smoke sensor, every grid a compound-gate door sensor,
+with `flood_gauges` a water level gauge in the basement of its first building, and with
+`lifts` a lift monitor in every building (`lift-b3`). Ids
 depend only on the counts (`b3-u2`, `door-b3-u2`), so another seed keeps the ids; the seed
 chooses the names people read (community, gate). A kind that sensors/kinds.py does not
 declare yet is not placed (`skipped_kinds` says which).
@@ -24,6 +25,7 @@ from simulator.night import DEFAULT_TIMEZONE
 from simulator.vocabulary import (
     DOOR,
     GAS,
+    LIFT,
     SIMULATED_KINDS,
     SMOKE,
     WATER_LEAK,
@@ -69,6 +71,7 @@ class Layout:
     units_per_building: int = 2
     sensors_per_unit: int = 1  # the unit door, then gas, water leak, smoke
     flood_gauges: bool = False  # a water level gauge in each grid's first building
+    lifts: bool = False  # a lift monitor in each building
 
     def __post_init__(self) -> None:
         counts = (self.streets, self.communities, self.grids, self.buildings)
@@ -160,6 +163,8 @@ def skipped_kinds(layout: Layout) -> list[str]:
     wanted = [kind for kind, _, _ in _UNIT_EXTRAS[: layout.sensors_per_unit - 1]]
     if layout.flood_gauges:
         wanted.append(WATER_LEVEL)
+    if layout.lifts:
+        wanted.append(LIFT)
     return sorted({k for k in wanted if not is_declared(k)})
 
 
@@ -255,6 +260,8 @@ def _building(n: int, number: int, layout: Layout, *, is_first: bool) -> dict[st
     building_devices = []
     if layout.flood_gauges and is_first and is_declared(WATER_LEVEL):
         building_devices.append(_device(f"level-{b}", WATER_LEVEL, "地下车库水位"))
+    if layout.lifts and is_declared(LIFT):
+        building_devices.append(_device(f"lift-{b}", LIFT, "1号电梯"))
     return {"id": b, "name": f"{number}号楼", "devices": building_devices, "units": units}
 
 

@@ -13,6 +13,9 @@ device_offline        due `offline_hold_s` after the availability goes offline, 
 battery_low           due at the first report with battery < `battery_low_pct`.
 elderly_inactivity    due `inactive_hold_s` after the last opening of the watched door,
                       when no opening came in between.
+lift_trapped          due when the monitor first reports passengers trapped.
+lift_stopped_between_floors  due `lift_stopped_hold_s` after the car stopped between
+                      floors (trapped or not), when it is still stopped then.
 storm                 nothing: re-reports of unchanged state raise no alert.
 
 Written as JSON lines: {"rule": ..., "device_id": ..., "due_at": "<aware UTC ISO>"}.
@@ -43,9 +46,12 @@ FLOOD_LEVEL_HIGH = "flood_level"
 DEVICE_OFFLINE = "device_offline"
 BATTERY_LOW = "battery_low"
 ELDERLY_INACTIVE = "elderly_inactivity"
+LIFT_TRAPPED = "lift_trapped"
+LIFT_STOPPED = "lift_stopped_between_floors"
 RULES = (
     DOOR_LEFT_OPEN, DOOR_FORCED_AT_NIGHT, DOOR_FLAPPING, SMOKE_DETECTED, GAS_DETECTED,
     WATER_LEAK, FLOOD_LEVEL_HIGH, DEVICE_OFFLINE, BATTERY_LOW, ELDERLY_INACTIVE,
+    LIFT_TRAPPED, LIFT_STOPPED,
 )  # fmt: skip
 _IMMEDIATE = {
     IncidentKind.SMOKE: SMOKE_DETECTED,
@@ -72,6 +78,7 @@ class Holds:
     offline_hold_s: float = 0.0
     battery_low_pct: float = 15.0  # battery_low: below 15 %
     inactive_hold_s: float = 86_400.0
+    lift_stopped_hold_s: float = 30.0  # lift_stopped_between_floors: held 30 s
 
     def hold_at(self, at: datetime) -> timedelta:
         seconds = self.night_hold_s if self.night.contains(at) else self.day_hold_s
@@ -141,6 +148,12 @@ def expected_alerts(
             due_at = at(incident.at_ms) + timedelta(seconds=holds.offline_hold_s)
             if due_at < at(incident.end_ms) or not played(incident.end_ms):
                 add(DEVICE_OFFLINE, due_at)
+        elif kind in physics.LIFT_INCIDENTS:
+            if kind == IncidentKind.LIFT_TRAPPED:
+                add(LIFT_TRAPPED, at(incident.at_ms))
+            due_at = at(incident.at_ms) + timedelta(seconds=holds.lift_stopped_hold_s)
+            if due_at < at(incident.end_ms) or not played(incident.end_ms):
+                add(LIFT_STOPPED, due_at)
         elif kind == IncidentKind.ELDERLY_INACTIVE:
             last_open_ms = physics.door_openings(incident)[-1][0]
             due_at = at(last_open_ms) + timedelta(seconds=holds.inactive_hold_s)

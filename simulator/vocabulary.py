@@ -10,6 +10,7 @@ from __future__ import annotations
 from sensors.kinds import KINDS, Kind
 
 DOOR, SMOKE, GAS, WATER_LEAK, WATER_LEVEL = "door", "smoke", "gas", "water_leak", "water_level"
+LIFT = "lift"
 
 # The state field each kind is expected to declare (sensors/kinds.py is asked first).
 _STATE_FIELDS = {
@@ -18,6 +19,17 @@ _STATE_FIELDS = {
     GAS: "gas",
     WATER_LEAK: "leak",
     WATER_LEVEL: "level_cm",
+    LIFT: "trapped",
+}
+# a lift monitor reports the car's whole state each time: parked level at the ground
+# floor, door shut, in service, nobody trapped
+LIFT_AT_REST: dict[str, bool | int] = {
+    "trapped": False,
+    "moving": False,
+    "at_floor": True,
+    "door_open": False,
+    "in_service": True,
+    "floor": 1,
 }
 SIMULATED_KINDS = tuple(_STATE_FIELDS)
 
@@ -42,6 +54,13 @@ def state_field(kind: str) -> str:
 def rest_value(kind: str) -> bool | float:
     """The state of a quiet sensor: closed, no smoke, no gas, dry, 0 cm of water."""
     return 0.0 if kind == WATER_LEVEL else False
+
+
+def rest_fields(kind: str) -> dict[str, bool | int | float]:
+    """Everything a quiet sensor reports: its state field, or a lift's whole car state."""
+    if kind == LIFT:
+        return dict(LIFT_AT_REST)
+    return {state_field(kind): rest_value(kind)}
 
 
 def not_declared_message(kind: str, what: str) -> str:

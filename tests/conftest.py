@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import GatewayProcess, Publisher, WebhookReceiver, gateway_env
 from tests.victoria import VictoriaMetrics
 

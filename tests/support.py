@@ -14,15 +14,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import httpx
 import paho.mqtt.client as mqtt
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import free_port
+from gateway.runtime.broker import free_port
 
 T = TypeVar("T")
 
@@ -202,8 +206,9 @@ def gateway_env(
         "GRIDGATE_LOG__LEVEL": "DEBUG",
         "GRIDGATE_AUTH__ADMIN_TOKEN": ADMIN_TOKEN,
     }
-    if rules_file is not None:
-        env["GRIDGATE_RULES_FILE"] = str(rules_file)
+    # the shipped rules read the wall clock (night holds, windows, quiet hours): a test
+    # that does not choose its rules runs under them as they read by day, at any hour
+    env["GRIDGATE_RULES_FILE"] = str(rules_file or shipped_rules_by_day(tmp))
     if site_file is not None:
         env["GRIDGATE_SITE_FILE"] = str(site_file)
     env.update(extra_env or {})
@@ -262,6 +267,48 @@ def fast_rules(tmp: Path, hold_s: float) -> Path:
 
 
 FIXTURES = REPO / "tests" / "fixtures"
+SHIPPED_RULES = REPO / "rules" / "defaults"
+WALL_CLOCK = REPO / "tests" / "wallclock"
+
+
+def shipped_rules_by_day(tmp: Path) -> Path:
+    """The shipped rules as they behave by day, whatever the hour the test runs at: night
+    overrides and quiet hours dropped, and rules that only apply inside a window (door
+    opened late at night) left out. A test of the windows themselves sets the clock the
+    gateway runs on instead (`wall_clock_env`)."""
+    folder = tmp / "rules.shipped-by-day"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in sorted(SHIPPED_RULES.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        rules = []
+        for rule in data["rules"]:
+            if "window" in rule:
+                continue
+            rule.pop("night", None)
+            rule.pop("quiet", None)
+            rules.append(rule)
+        (folder / path.name).write_text(
+            yaml.safe_dump({"rules": rules}, allow_unicode=True), encoding="utf-8"
+        )
+    return folder
+
+
+def wall_clock_env(local_time: str, timezone: str = "Asia/Shanghai") -> dict[str, str]:
+    """Environment that starts a Python process's wall clock at the most recent `local_time`
+    in `timezone` and lets it run (tests/wallclock/sitecustomize.py): for a gateway whose
+    rules must see the night, or the day, whenever the test runs. The offset adds to the
+    one the whole suite may run under, since each process applies it to the real clock."""
+    now = datetime.now(UTC)  # the suite's own (possibly faked) wall clock
+    tz = ZoneInfo(timezone)
+    local_now = now.astimezone(tz)
+    at = datetime.combine(local_now.date(), clock_time.fromisoformat(local_time), tzinfo=tz)
+    if at > local_now:
+        at -= timedelta(days=1)
+    inherited = float(os.environ.get("TEST_WALL_CLOCK_OFFSET_S") or 0)
+    return {
+        "TEST_WALL_CLOCK_OFFSET_S": str((at - now).total_seconds() + inherited),
+        "PYTHONPATH": str(WALL_CLOCK),
+    }
 
 
 def fault_line(path: Path) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from gateway.broker import free_port
+from gateway.runtime.broker import free_port
 from tests.support import wait_until
 
 BINARY = "victoria-metrics"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from gateway.site import Node
+from gateway.places.site import Node
 from rules.model import Severity
 
 

@@ -23,7 +23,7 @@ from gateway.alerts.links import LinkSigner
 from gateway.alerts.model import Alert
 from gateway.alerts.notice import notice
 from gateway.config import WebhookTarget
-from gateway.roster import LADDER, Person, Roster
+from gateway.places.roster import LADDER, Person, Roster
 from gateway.store.db import OutboxEntry
 
 # events forwarded to webhooks: raised and cleared (the rule engine's words)

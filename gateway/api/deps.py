@@ -13,10 +13,10 @@ from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.alerts.links import LinkSigner
-from gateway.auth import Auth, hash_token
-from gateway.registry import Registry
-from gateway.roster import Person
-from gateway.stats import Health
+from gateway.api.auth import Auth, hash_token
+from gateway.places.registry import Registry
+from gateway.places.roster import Person
+from gateway.runtime.stats import Health
 from gateway.store.db import Route, Store
 
 

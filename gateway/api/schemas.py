@@ -7,8 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.alerts.model import Alert, AlertState, Resolution, Transition
-from gateway.devices import DoorState
-from gateway.site import Level, Mount, Node
+from gateway.pipeline.devices import DoorState
+from gateway.places.site import Level, Mount, Node
 from rules.model import Severity
 from sensors.kinds import Kind
 

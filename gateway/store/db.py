@@ -20,10 +20,10 @@ from typing import Any
 from gateway.alerts.escalation import AlertPolicy, Step, decide
 from gateway.alerts.lifecycle import Action, next_state
 from gateway.alerts.model import Alert, AlertState, Resolution, Transition
-from gateway.devices import DeviceState, shared
 from gateway.errors import AlertNotFound, InvalidTransition, StoreUnavailable
-from gateway.registry import DeviceRecord
-from gateway.site import Level, Node, Placement
+from gateway.pipeline.devices import DeviceState, shared
+from gateway.places.registry import DeviceRecord
+from gateway.places.site import Level, Node, Placement
 from gateway.store.schema import MIGRATIONS
 from rules.engine import AlertEvent, EventType, Track, TrackKey
 from rules.model import Severity
@@ -1029,7 +1029,7 @@ class Store:
         counts.update({r[0]: r[1] for r in rows})
         return counts
 
-    # ---- metrics (gateway/metrics.py) -----------------------------------------------
+    # ---- metrics (gateway/runtime/metrics.py) -----------------------------------------------
 
     def alert_counts(self) -> dict[tuple[str, str], int]:
         """(state, severity) -> number of alerts, for /metrics."""
@@ -1047,7 +1047,7 @@ class Store:
             ).fetchall()
         return {(r[0], r[1]): r[2] for r in rows}
 
-    # ---- outbox: deferral and dead letters (gateway/outbox.py, api/routes/outbox.py) --
+    # ---- outbox: deferral and dead letters (gateway/outbox/worker.py, api/routes/outbox.py) --
 
     def defer(self, delivery_id: int, until: datetime, reason: str) -> None:
         """Hold a pending row until `until` without counting an attempt (nothing was sent)."""

@@ -16,7 +16,9 @@ const TEXT = {
     levels: ["网格员", "网格长", "社区", "街道"], assignedTo: "负责人",
     kOpen: "未处理", kOverdue: "超时", kToday: "今日办结率", kWeek: "本周办结率",
     live: "实时", offlineNow: "连接中断，正在重连…", gate: "大门", sec: "秒", min: "分钟", hour: "小时",
-    day: "天", failed: "操作失败", lang: "EN",
+    day: "天", failed: "操作失败", lang: "EN", doorClosed: "门已关",
+    stillOpen: "这扇门还开着。确定现在办结吗？", stillActive: "告警情况仍在持续。确定现在办结吗？",
+    resolveAnyway: "仍要办结",
   },
   en: {
     title: "Grid alerts", login: "Sign in", token: "Access token", signin: "Sign in", logout: "Sign out",
@@ -32,10 +34,18 @@ const TEXT = {
     assignedTo: "assigned to", kOpen: "open", kOverdue: "overdue", kToday: "resolved today",
     kWeek: "resolved this week", live: "live", offlineNow: "offline, reconnecting…", gate: "gate",
     sec: "s", min: "min", hour: "h", day: "d", failed: "Action failed", lang: "中文",
+    doorClosed: "door closed", stillOpen: "This door is still open. Resolve it now?",
+    stillActive: "The condition still holds. Resolve it now?", resolveAnyway: "Resolve anyway",
   },
 };
 const SEVERITY = { emergency: 0, critical: 1, warning: 2, info: 3 };
 const OPEN_STATES = ["raised", "dispatched", "acknowledged"];
+
+// Someone took it: it stays on their list until they resolve it, also once the condition
+// ended (the door closed). Today's lifecycle moves such an alert to "cleared" (with
+// acknowledged_at); it may instead keep "acknowledged" with is_active false.
+const isTaken = (a) => Boolean(a.acknowledged_at) && !["resolved", "closed"].includes(a.state);
+const isOnList = (a) => OPEN_STATES.includes(a.state) || isTaken(a);
 
 let lang = localStorage.getItem("gridgate.lang") || "zh";
 let token = localStorage.getItem("gridgate.token") || "";
@@ -136,13 +146,14 @@ async function refresh() {
   midnight.setHours(0, 0, 0, 0);
   const offset = midnight.getTime() - Date.parse(new Date().toLocaleString("en-US", { timeZone: "Asia/Shanghai" }));
   const todayStart = new Date(Date.now() + offset).toISOString();
-  const [open, doorList, today, week] = await Promise.all([
+  const [open, cleared, doorList, today, week] = await Promise.all([
     api(`/alerts?${states}&limit=500`),
+    api("/alerts?state=cleared&limit=500"), // the acknowledged among them stay listed
     api("/doors"),
     api(`/kpis?since=${encodeURIComponent(todayStart)}`),
     api("/kpis"),
   ]);
-  alerts = open;
+  alerts = [...open, ...cleared].filter(isOnList);
   doors = doorList;
   renderKpis(today.total, week.total);
   renderAlerts();
@@ -194,14 +205,15 @@ function renderAlerts() {
     const assignee = people.find((p) => p.id === a.assigned_to);
     return el("li", { class: `alert ${a.severity}${a.is_overdue ? " overdue" : ""}`, "data-alert": a.id },
       el("h3", {}, a.title[lang],
-        el("span", { class: "badge" }, t(a.state)),
+        el("span", { class: "badge" }, t(isTaken(a) ? "acknowledged" : a.state)),
+        a.is_active ? null : el("span", { class: "badge ended" }, t(a.kind === "door" ? "doorClosed" : "cleared")),
         a.is_overdue ? el("span", { class: "badge overdue" }, t("overdue")) : null),
       el("p", { class: "meta" }, a.place),
       el("p", { class: "meta" }, `${t("for")} ${duration(a.opened_at)} · ${localTime(a.opened_at)} · ` +
         `${t("level")} ${t("levels")[a.escalation_level] || a.escalation_level}` +
         (assignee ? ` · ${t("assignedTo")} ${assignee.name}` : "")),
       el("div", { class: "actions" },
-        a.state !== "acknowledged"
+        !a.acknowledged_at && a.state !== "cleared"
           ? el("button", { type: "button", class: "primary", onclick: () => act(a, "ack") }, t("ack")) : null,
         el("button", { type: "button", onclick: () => assign(a) }, t("assign")),
         el("button", { type: "button", onclick: () => resolve(a) }, t("resolve"))));
@@ -252,10 +264,20 @@ function resolve(alert) {
   $("note").value = "";
   dialog.returnValue = "";
   dialog.onclose = () => {
-    if (dialog.returnValue === "ok") {
-      act(alert, "resolve", { resolution: $("reason").value, note: $("note").value || null });
-    }
+    if (dialog.returnValue !== "ok") return;
+    const body = { resolution: $("reason").value, note: $("note").value || null };
+    if (alert.is_active) confirmFirst(alert.kind === "door" ? t("stillOpen") : t("stillActive"), () => act(alert, "resolve", body));
+    else act(alert, "resolve", body);
   };
+  dialog.showModal();
+}
+
+// The condition still holds (the door is open): resolving now is a decision, ask for it.
+function confirmFirst(question, then) {
+  const dialog = $("confirm");
+  $("confirm-text").textContent = question;
+  dialog.returnValue = "";
+  dialog.onclose = () => { if (dialog.returnValue === "ok") then(); };
   dialog.showModal();
 }
 

@@ -12,8 +12,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from gateway.broker import LocalBroker
-from tests.support import REPO, GatewayProcess, WebhookReceiver, fast_rules
+from gateway.runtime.broker import LocalBroker
+from tests.support import (
+    REPO,
+    GatewayProcess,
+    Publisher,
+    WebhookReceiver,
+    door,
+    fast_rules,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -184,3 +192,59 @@ def test_a_bad_token_is_refused_with_a_message(
     page.get_by_label("访问令牌").fill("gg_wrong")
     page.get_by_role("button", name="登录").click()
     expect(page.get_by_role("alert")).to_have_text("令牌无效或已停用")
+
+
+def test_an_acknowledged_alert_stays_until_resolved_and_an_open_door_asks_before_resolving(
+    browser: Browser,
+    broker: LocalBroker,
+    topic_root: str,
+    gateways: Callable[..., GatewayProcess],
+    publisher: Publisher,
+    tmp_path: Path,
+) -> None:
+    gw = gateways(broker.port, topic_root, rules_file=fast_rules(tmp_path, hold_s=1))
+    page = _page(browser, gw.base_url)
+    _sign_in(page, gw.env["GRIDGATE_AUTH__ADMIN_TOKEN"])
+
+    def open_door(device_id: str, *, is_open: bool = True) -> None:
+        publisher.publish(f"{topic_root}/v1/{device_id}/reading", door(is_open))
+
+    def alert_of(device_id: str) -> dict[str, Any]:
+        (alert,) = wait_until(lambda: gw.get("/alerts", device_id=device_id), 10, device_id)
+        return alert
+
+    # acknowledged, then the door closes: still on the list, until it is resolved
+    open_door("door-b1-u1")
+    first = page.locator(f'.alert[data-alert="{alert_of("door-b1-u1")["id"]}"]')
+    expect(first).to_be_visible(timeout=10_000)
+    first.get_by_role("button", name="签收").click()
+    expect(first.locator(".badge").first).to_have_text("已签收")
+    open_door("door-b1-u1", is_open=False)
+    wait_until(lambda: not alert_of("door-b1-u1")["is_active"], 10, "the door closed")
+    expect(first.locator(".badge.ended")).to_have_text("门已关")  # pushed live, no reload
+    expect(first.locator(".badge").first).to_have_text("已签收")
+    expect(first.get_by_role("button", name="签收")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-acknowledged-closed-390x844.png"))
+    first.get_by_role("button", name="办结").click()
+    page.locator("#resolve").get_by_role("button", name="办结").click()  # door closed: no question
+    expect(page.locator("#confirm")).to_be_hidden()
+    expect(first).to_have_count(0)
+    assert alert_of("door-b1-u1")["state"] == "resolved"
+
+    # the door is still open: resolving asks first; cancelling leaves the alert as it was
+    open_door("door-b2-u1")
+    second = page.locator(f'.alert[data-alert="{alert_of("door-b2-u1")["id"]}"]')
+    expect(second).to_be_visible(timeout=10_000)
+    second.get_by_role("button", name="办结").click()
+    page.locator("#resolve").get_by_role("button", name="办结").click()
+    expect(page.locator("#confirm")).to_contain_text("这扇门还开着")
+    page.screenshot(path=str(ARTIFACTS / "dashboard-resolve-open-door-390x844.png"))
+    page.locator("#confirm").get_by_role("button", name="取消").click()
+    expect(second).to_be_visible()
+    assert alert_of("door-b2-u1")["state"] in ("raised", "dispatched")
+    second.get_by_role("button", name="办结").click()
+    page.locator("#resolve").get_by_role("button", name="办结").click()
+    page.locator("#confirm").get_by_role("button", name="仍要办结").click()
+    expect(second).to_have_count(0)
+    resolved = alert_of("door-b2-u1")
+    assert (resolved["state"], resolved["is_active"]) == ("resolved", True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.support import (
     REPO,
     GatewayProcess,

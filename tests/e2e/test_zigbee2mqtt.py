@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import GatewayProcess, Publisher, fast_rules, wait_until
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import (
     FIXTURES,
     GatewayProcess,

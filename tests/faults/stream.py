@@ -18,7 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import free_port
+from gateway.runtime.broker import free_port
 
 DOORS = tuple(f"door-b{b}-u{u}" for b in (1, 2, 3) for u in (1, 2))
 

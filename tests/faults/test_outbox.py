@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.faults.figures import record
 from tests.support import GatewayProcess, Publisher, WebhookReceiver, wait_until
 

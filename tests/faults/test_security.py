@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.faults.figures import record
 from tests.support import REPO, GatewayProcess, WebhookReceiver, wait_until
 

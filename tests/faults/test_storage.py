@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.faults.figures import record
 from tests.faults.stream import DoorStream, applied
 from tests.support import GatewayProcess, fast_rules, wait_until

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.faults.figures import record
 from tests.faults.stream import DoorStream, applied
 from tests.support import GatewayProcess, WebhookReceiver, fast_rules, wait_until

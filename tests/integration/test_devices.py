@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.support import GatewayProcess, Publisher, door, wait_until
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
 from gateway.channels.webhook import signature
+from gateway.runtime.broker import LocalBroker
 from tests.support import (
     REPO,
     GatewayProcess,
@@ -152,7 +152,7 @@ def test_bad_messages_are_counted_with_their_reason_and_do_not_stop_good_ones(
     bad = [
         (f"{topic_root}/v1/door-b1-u1/reading", b"{not json"),
         (f"{topic_root}/v1/door-b1-u1/reading", b'{"kind":"door","fields":{"open":"yes"}}'),
-        (f"{topic_root}/v1/door-b1-u1/reading", b'{"kind":"lift","fields":{}}'),
+        (f"{topic_root}/v1/door-b1-u1/reading", b'{"kind":"lamp","fields":{}}'),
         (f"{topic_root}/v1/no-such-door/reading", b'{"kind":"door","fields":{"open":true}}'),
         (f"{topic_root}/v1/door-b1-u1/reading", b'{"kind":"smoke","fields":{"smoke":true}}'),
         (f"{topic_root}/v1/door-b1-u1/reading", b"x" * 70_000),

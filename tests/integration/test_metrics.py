@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.broker import LocalBroker
-from gateway.metrics import Exposition, render
-from gateway.stats import Health
+from gateway.runtime.broker import LocalBroker
+from gateway.runtime.metrics import Exposition, render
+from gateway.runtime.stats import Health
 from tests.support import GatewayProcess, Publisher, WebhookReceiver, gateway_env, wait_until
 
 pytestmark = pytest.mark.integration
@@ -202,4 +202,4 @@ def test_json_log_format_writes_one_object_per_line(
     assert any(m.startswith("alert_raised rule=smoke_detected") for m in messages)
     assert messages[-1] == "gateway_stopped"
     assert {e["level"] for e in entries} <= {"debug", "info", "warning", "error", "critical"}
-    assert {"gateway.service", "gateway.pipeline"} <= {e["logger"] for e in entries}
+    assert {"gateway.service", "gateway.pipeline.steps"} <= {e["logger"] for e in entries}

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import REPO, GatewayProcess, Publisher, door, gateway_env, wait_until
 from tests.victoria import VictoriaMetrics
 

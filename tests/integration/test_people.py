@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.broker import LocalBroker, free_port
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
@@ -130,13 +130,20 @@ def test_an_alert_goes_to_the_on_duty_worker_and_climbs_the_ladder_when_ignored(
     assert actions[:2] == ["raise", "dispatch"]
     assert "remind" in actions
     assert actions.count("escalate") == 3
-    told = [
-        (b["event"], tuple(r["person_id"] for r in b["recipients"]))  # type: ignore[attr-defined]
-        for b in _dispatches(people_hook)
-    ]
-    escalations = [who for event, who in told if event == "alert.escalated"]
+
+    def told() -> list[tuple[object, tuple[str, ...]]]:
+        return [
+            (b["event"], tuple(r["person_id"] for r in b["recipients"]))  # type: ignore[attr-defined]
+            for b in _dispatches(people_hook)
+        ]
+
+    # recorded in the store first, delivered by the outbox a moment later
+    wait_until(
+        lambda: [e for e, _ in told()].count("alert.escalated") >= 3, 10, "three escalations"
+    )
+    escalations = [who for event, who in told() if event == "alert.escalated"]
     assert escalations == [("l-g1",), ("c-c1",), ("s-s1",)]
-    assert ("alert.reminded", ("w-g1",)) in told
+    assert ("alert.reminded", ("w-g1",)) in told()
     assert gw.get("/alerts", overdue="true")[0]["id"] == alert_id
 
     # nobody on duty in g2 (an empty shift, no leader): straight to the community

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from rules.model import DEFAULT_RULES
 from tests.support import GatewayProcess, Publisher, WebhookReceiver, door, wait_until
 

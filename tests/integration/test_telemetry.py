@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.broker import LocalBroker, free_port
 from gateway.config import DEFAULT_SITE, TelemetrySettings
-from gateway.pipeline import Accepted
-from gateway.site import load_site
-from gateway.stats import TelemetryStats
-from gateway.telemetry import TelemetrySink
+from gateway.pipeline.steps import Accepted
+from gateway.places.site import load_site
+from gateway.runtime.broker import LocalBroker, free_port
+from gateway.runtime.stats import TelemetryStats
+from gateway.sinks.telemetry import TelemetrySink
 from sensors.reading import FieldValue, Reading
 from tests.support import GatewayProcess, Publisher, gateway_env, wait_until
 from tests.victoria import VictoriaMetrics

@@ -22,7 +22,7 @@ from gateway.api.schemas import (
     ResolveBody,
     TransitionOut,
 )
-from gateway.roster import Person, Role
+from gateway.places.roster import Person, Role
 from rules.model import Severity
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])

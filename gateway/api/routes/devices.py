@@ -23,10 +23,10 @@ from gateway.api.schemas import (
     StateChangeOut,
     UnregisteredOut,
 )
-from gateway.devices import DeviceState
 from gateway.errors import DeviceConflict, DeviceNotFound, InvalidDevice
-from gateway.registry import DeviceRecord
-from gateway.site import Placement
+from gateway.pipeline.devices import DeviceState
+from gateway.places.registry import DeviceRecord
+from gateway.places.site import Placement
 from sensors.kinds import Kind
 
 router = APIRouter(prefix="/devices", tags=["devices"])

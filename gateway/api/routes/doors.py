@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from gateway.api.deps import Context, Viewer
 from gateway.api.schemas import DoorOut, NodeOut
-from gateway.devices import DoorState
+from gateway.pipeline.devices import DoorState
 from sensors.kinds import Kind
 
 router = APIRouter(prefix="/doors", tags=["doors"])

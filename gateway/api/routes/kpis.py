@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from gateway.alerts.escalation import AlertPolicy
 from gateway.alerts.model import Alert, AlertState
 from gateway.api.deps import Context, Viewer
-from gateway.site import Level
+from gateway.places.site import Level
 
 router = APIRouter(tags=["kpis"])
 

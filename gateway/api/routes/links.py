@@ -16,7 +16,7 @@ from gateway.alerts.model import Alert
 from gateway.api.deps import Context
 from gateway.api.schemas import AlertOut, ResolveBody
 from gateway.errors import AlertNotFound
-from gateway.roster import Person
+from gateway.places.roster import Person
 
 router = APIRouter(prefix="/a", tags=["action links"])
 _PAGE = Template((Path(__file__).parent.parent.parent / "web" / "link.html").read_text("utf-8"))

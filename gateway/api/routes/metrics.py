@@ -1,11 +1,11 @@
-"""`GET /metrics`: the gateway's counters for Prometheus (gateway/metrics.py renders them)."""
+"""`GET /metrics`: the counters for Prometheus (gateway/runtime/metrics.py renders them)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
 from gateway.api.deps import Context
-from gateway.metrics import CONTENT_TYPE, render
+from gateway.runtime.metrics import CONTENT_TYPE, render
 
 router = APIRouter(tags=["status"])
 

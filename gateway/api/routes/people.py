@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, Field
 
+from gateway.api.auth import hash_token, new_token
 from gateway.api.deps import Admin, Context, Viewer
-from gateway.auth import hash_token, new_token
-from gateway.roster import Person, PersonSpec, Role, person_of
+from gateway.places.roster import Person, PersonSpec, Role, person_of
 
 router = APIRouter(prefix="/people", tags=["people"])
 

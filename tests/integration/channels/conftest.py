@@ -22,9 +22,9 @@ from gateway.alerts.notice import alert_json
 from gateway.channels.base import Channel
 from gateway.channels.registry import close_channels
 from gateway.config import DEFAULT_SITE, OutboxSettings
-from gateway.outbox import OutboxWorker
-from gateway.site import Site, load_site
-from gateway.stats import Health
+from gateway.outbox.worker import OutboxWorker
+from gateway.places.site import Site, load_site
+from gateway.runtime.stats import Health
 from gateway.store.db import Batch, OutboxEntry, RaisedEvent, Store
 from rules.engine import AlertEvent, EventType
 from rules.model import Severity

@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from gateway.broker import free_port
+from gateway.runtime.broker import free_port
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.integration.channels.servers import DingtalkRobot, WecomRobot
 from tests.support import GatewayProcess, Publisher, fast_rules, gateway_env, wait_until
 

@@ -13,9 +13,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.broker import LocalBroker, free_port
 from gateway.channels.mqtt_upstream import MqttUpstream
 from gateway.config import MqttChannel, OutboxSettings
+from gateway.runtime.broker import LocalBroker, free_port
 from rules.model import Severity
 from tests.integration.channels.conftest import Rig
 from tests.support import wait_until

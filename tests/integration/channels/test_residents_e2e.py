@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.integration.channels.servers import SmsProvider
 from tests.support import REPO, GatewayProcess, Publisher, door, fast_rules, gateway_env, wait_until
 

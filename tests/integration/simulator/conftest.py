@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from tests.support import wait_until
 
 SUBSCRIBE_TIMEOUT_S = 10.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import DEFAULT_SITE, load_settings, masked
+from gateway.config import DEFAULT_SITE, SettingsError, load_settings, masked
 from rules.model import DEFAULT_RULES
 from sensors.errors import FileError
 
@@ -83,7 +83,7 @@ def test_environment_alone_sets_a_section(monkeypatch: pytest.MonkeyPatch) -> No
 def test_invalid_config_file_names_path_and_line(fixture: str, where: str) -> None:
     path = FIXTURES / fixture
 
-    with pytest.raises(FileError) as caught:
+    with pytest.raises(SettingsError) as caught:
         load_settings(path)
 
     assert str(caught.value).startswith(f"{path}:3: {where}:"), str(caught.value)
@@ -92,10 +92,60 @@ def test_invalid_config_file_names_path_and_line(fixture: str, where: str) -> No
 def test_out_of_range_value_is_reported_at_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "api:\n  host: 0.0.0.0\nmqtt:\n  keepalive_s: 1\n")
 
-    with pytest.raises(FileError) as caught:
+    with pytest.raises(SettingsError) as caught:
         load_settings(path)
 
     assert str(caught.value).startswith(f"{path}:4: mqtt.keepalive_s:")
+
+
+NOT_AN_INTEGER = "Input should be a valid integer, unable to parse string as an integer"
+
+
+@pytest.mark.parametrize(
+    ("text", "variable", "value", "place"),
+    [
+        # the environment sets the port's neighbour: the file's bad port keeps its line
+        (
+            "mqtt:\n  host: broker.local\n  port: eighty\n",
+            "HOST",
+            "10.0.0.5",
+            "{path}:3: mqtt.port",
+        ),
+        # the environment overrides the file's bad port: only the variable is reported
+        ("mqtt:\n  port: eighty\n", "PORT", "ninety", "GRIDGATE_MQTT__PORT"),
+    ],
+    ids=["file-value-beside-a-variable", "variable-over-a-file-value"],
+)
+def test_each_problem_is_reported_where_the_value_in_force_came_from(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    variable: str,
+    value: str,
+    place: str,
+) -> None:
+    path = write(tmp_path, text)
+    monkeypatch.setenv(f"GRIDGATE_MQTT__{variable}", value)
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+
+    assert str(caught.value).splitlines() == [f"{place.format(path=path)}: {NOT_AN_INTEGER}"]
+
+
+def test_a_missing_key_of_a_section_set_by_variables_names_that_section(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GRIDGATE_ESCALATION__TIMES__CRITICAL__ACK_WITHIN_S", "60")
+    monkeypatch.setenv("GRIDGATE_ESCALATION__TIMES__CRITICAL__RESOLVE_WITHIN_S", "600")
+    monkeypatch.setenv("GRIDGATE_ESCALATION__TIMES__CRITICAL__REMINDER_FIRST_S", "60")
+
+    with pytest.raises(SettingsError) as caught:
+        load_settings(None)
+
+    assert str(caught.value).splitlines() == [
+        "GRIDGATE_ESCALATION__TIMES__CRITICAL: reminder_max_s: Field required"
+    ]
 
 
 def test_config_file_that_is_not_a_mapping_is_a_file_error(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.devices import DeviceState, DoorState, advance, is_duplicate, repeat, shared
+from gateway.pipeline.devices import DeviceState, DoorState, advance, is_duplicate, repeat, shared
 from sensors.kinds import KINDS, Kind
 from sensors.reading import Reading
 

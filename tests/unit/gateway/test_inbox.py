@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from gateway.ingest import Inbox, Message
-from gateway.stats import Health
+from gateway.ingest.mqtt import Inbox, Message
+from gateway.runtime.stats import Health
 
 NOW = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)
 

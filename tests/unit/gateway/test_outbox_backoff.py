@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config import OutboxSettings
-from gateway.outbox import backoff_s
+from gateway.outbox.worker import backoff_s
 
 SETTINGS = OutboxSettings(retry_min_s=1.0, retry_max_s=300.0)
 

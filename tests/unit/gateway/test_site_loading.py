@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config import DEFAULT_SITE
-from gateway.site import Level, Mount, load_site
+from gateway.places.site import Level, Mount, load_site
 from sensors.errors import FileError
 from sensors.kinds import Kind
 from tests.support import fault_line
@@ -154,9 +154,9 @@ def test_several_problems_in_one_file_are_all_reported(tmp_path: Path) -> None:
 def test_a_big_site_file_is_read_in_a_child_process_with_the_same_errors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import gateway.site
+    import gateway.places.site
 
-    monkeypatch.setattr(gateway.site, "BIG_FILE_BYTES", 0)  # every file counts as big
+    monkeypatch.setattr(gateway.places.site, "BIG_FILE_BYTES", 0)  # every file counts as big
     site = load_site(DEFAULT_SITE)
     assert len(site.devices) == 10
     path = FIXTURES / "site.unknown-key.yaml"

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from gateway.config import DEFAULT_SITE, TelemetrySettings
-from gateway.pipeline import Accepted
-from gateway.site import load_site
-from gateway.stats import TelemetryStats
-from gateway.telemetry import Mode, Outcome, Result, TelemetrySink, point_of
+from gateway.pipeline.steps import Accepted
+from gateway.places.site import load_site
+from gateway.runtime.stats import TelemetryStats
+from gateway.sinks.telemetry import Mode, Outcome, Result, TelemetrySink, point_of
 from sensors.kinds import Kind
 from sensors.reading import Reading
 

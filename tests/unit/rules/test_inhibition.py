@@ -5,9 +5,10 @@ from __future__ import annotations
 from rulekit import SHANGHAI, T0, brief, place, reading, rule_set, seconds
 
 from rules.engine import Engine
-from rules.replay import run_until
+from rules.model import DEFAULT_RULES, NodeOfflineRule, load_rules
+from rules.replay import replay, run_until
 from rules.tracks import AlertEvent, EventType
-from sensors.kinds import Kind
+from sensors.kinds import KINDS, Kind
 
 RULES = rule_set(
     {"id": "offline", "when": "absence", "silent_s": 600},
@@ -73,3 +74,42 @@ def test_a_single_silent_device_alerts_on_its_own_after_the_wait() -> None:
     assert (raised.type, raised.subject_id, raised.is_inhibited) == (EventType.RAISED, "d0", False)
     assert raised.at == T0 + seconds(720)  # silent at 600, waited within_s for its building
     assert raised.due_at == T0 + seconds(600)
+
+
+# ---- the shipped rules (rules/defaults/health.yaml): device_offline, building_offline ----
+
+SHIPPED = load_rules(DEFAULT_RULES)
+BUILDING_OFFLINE = next(r for r in SHIPPED.rules if isinstance(r, NodeOfflineRule))
+DOOR_SILENT_S = KINDS[Kind.DOOR].offline_after_s or 0
+
+
+def test_a_building_too_small_to_go_dark_together_raises_its_device_offline_when_due() -> None:
+    # b1 has fewer doors than building_offline's min_devices: nothing to wait for;
+    # b2 has exactly that many: its silent door waits within_s to see if b2 goes dark
+    doors = {"b1": BUILDING_OFFLINE.min_devices - 1, "b2": BUILDING_OFFLINE.min_devices}
+    where = {
+        f"door-{b}-u{u}": place(f"door-{b}-u{u}", building=b, unit=f"u{u}")
+        for b, count in doors.items()
+        for u in range(1, count + 1)
+    }
+    small, big = "door-b1-u1", "door-b2-u1"  # one door of each goes silent
+    silent = {small, big}
+    end_s = DOOR_SILENT_S + 3 * 3600
+    readings = [reading(d, Kind.DOOR, T0, battery=90.0) for d in where] + [
+        reading(d, Kind.DOOR, T0 + seconds(s), battery=90.0)
+        for s in range(3600, end_s, 3600)
+        for d in where
+        if d not in silent
+    ]
+
+    events = replay(SHIPPED, readings, where, SHANGHAI, start=T0, until=T0 + seconds(end_s))
+
+    raised = {e.subject_id: e for e in events if e.type == EventType.RAISED}
+    assert set(raised) == silent  # no building went dark
+    due = T0 + seconds(DOOR_SILENT_S)
+    assert (raised[small].due_at, raised[small].at) == (due, due)
+    assert (raised[big].due_at, raised[big].at) == (
+        due,
+        due + seconds(BUILDING_OFFLINE.within_s),
+    )
+    assert not any(e.is_inhibited for e in raised.values())

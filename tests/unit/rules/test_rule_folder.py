@@ -23,7 +23,7 @@ SHANGHAI_NAME = "Asia/Shanghai"
     ("fixture", "reason"),
     [
         ("rules.unknown-placeholder.yaml", "unknown placeholder {minutes}"),
-        ("rules.unknown-kind.yaml", "unknown sensor kind 'lift'"),
+        ("rules.unknown-kind.yaml", "unknown sensor kind 'lamp'"),
         ("rules.threshold-both-sides.yaml", "exactly one of above, below"),
         ("rules.node-of-unknown-rule.yaml", "'door_left_open' is not an absence rule"),
         ("rules.unknown-scope-key.yaml", "Extra inputs are not permitted"),
@@ -85,7 +85,7 @@ def test_rules_test_prints_the_alerts_of_a_recorded_stream(
     assert code == 0
     assert out[-1] == "4 events from 4 readings"
     assert "raised   door_left_open" in out[1]
-    assert "阳光社区 3号楼 1 1单元门门已打开3分钟" in out[1]
+    assert "阳光社区 3号楼 1 1单元门已打开3分钟" in out[1]
     assert out[1].startswith("2026-03-02T10:03:00+08:00")
     assert [line.split()[1] for line in out[:-1]] == ["raised", "raised", "cleared", "cleared"]
 
@@ -114,4 +114,4 @@ def test_rules_test_reports_a_bad_rule_file(
     code = main([str(RULE_FIXTURES / "rules.unknown-kind.yaml"), str(stream)])
 
     assert code == 2
-    assert "unknown sensor kind 'lift'" in capsys.readouterr().err
+    assert "unknown sensor kind 'lamp'" in capsys.readouterr().err

@@ -27,8 +27,9 @@ BAD_FILES = [
     ("adapter.bad-regex.yaml", 6, "placeholders.device_id: invalid regular expression"),
     ("adapter.unknown-hook.yaml", 8, "hook: sensors.hooks.acme has no function"),
     ("adapter.bad-time-format.yaml", 10, "event_time.format: Input should be 'iso8601'"),
-    ("adapter.kinds-not-made.yaml", 10, "kinds.smoke: this adapter makes no smoke readings"),
+    ("adapter.kinds-not-made.yaml", 9, "kinds.smoke: this adapter makes no smoke readings"),
     ("adapter.invalid-yaml.yaml", 8, "invalid YAML"),
+    ("adapter.extends-unknown.yaml", 2, "extends: unknown adapter 'zigbee2mqtt_v2'"),
 ]
 
 

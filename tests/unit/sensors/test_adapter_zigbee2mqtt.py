@@ -119,12 +119,49 @@ def test_without_last_seen_the_arrival_time_is_used() -> None:
     assert reading("door-1", {"contact": True}).event_at == RECEIVED_AT
 
 
-@pytest.mark.parametrize("last_seen", ["2026-11-25T13:03:41", 1764047021000, "yesterday"])
-def test_last_seen_that_is_not_an_aware_iso_time_is_invalid(last_seen: Any) -> None:
+@pytest.mark.parametrize(
+    ("option", "last_seen", "event_at"),
+    [
+        # the three formats Zigbee2MQTT offers (its utils.formatDate)
+        ("ISO_8601", "2026-11-25T05:03:41.250Z", datetime(2026, 11, 25, 5, 3, 41, 250_000, UTC)),
+        (
+            "ISO_8601_local",
+            "2026-11-25T13:03:41+08:00",
+            datetime(2026, 11, 25, 5, 3, 41, tzinfo=UTC),
+        ),
+        (
+            "ISO_8601_local",
+            "2026-11-25T00:03:41-05:00",
+            datetime(2026, 11, 25, 5, 3, 41, tzinfo=UTC),
+        ),
+        ("epoch", 1795582981250, datetime(2026, 11, 25, 5, 3, 1, 250_000, tzinfo=UTC)),
+    ],
+)
+def test_last_seen_is_read_in_every_format_zigbee2mqtt_offers(
+    option: str, last_seen: Any, event_at: datetime
+) -> None:
+    result = reading("door-1", {"contact": True, "last_seen": last_seen})
+
+    assert result.event_at == event_at, option
+    assert result.event_at.utcoffset() == timedelta(0)
+
+
+def test_a_last_seen_without_an_offset_is_refused_naming_the_option_to_set() -> None:
+    result = rejection("door-1", {"contact": True, "last_seen": "2026-11-25T13:03:41"})
+
+    assert result.reason == RejectReason.INVALID_PAYLOAD
+    assert "'2026-11-25T13:03:41' has no UTC offset" in result.detail
+    assert "advanced.last_seen" in result.detail
+    assert "ISO_8601" in result.detail
+
+
+@pytest.mark.parametrize("last_seen", ["yesterday", "1795582981250", True, {"t": 1}])
+def test_a_last_seen_that_is_no_time_is_invalid_and_says_how_to_fix_it(last_seen: Any) -> None:
     result = rejection("door-1", {"contact": True, "last_seen": last_seen})
 
     assert result.reason == RejectReason.INVALID_PAYLOAD
-    assert "last_seen" in result.detail
+    assert "event time: last_seen" in result.detail
+    assert "advanced.last_seen" in result.detail
 
 
 def test_last_seen_far_ahead_of_arrival_is_a_future_event() -> None:
@@ -153,6 +190,36 @@ def test_bridge_topics_are_ignored_not_read_as_a_device() -> None:
     assert result.reason == RejectReason.IGNORED_TOPIC
 
 
-def test_bridge_topics_are_not_subscribed() -> None:
-    assert "zigbee2mqtt/#" not in ADAPTERS.subscriptions()
-    assert "zigbee2mqtt/+" in ADAPTERS.subscriptions()
+def test_one_subscription_covers_the_devices_and_names_with_a_slash() -> None:
+    z2m = [t for t in ADAPTERS.subscriptions() if t.startswith("zigbee2mqtt")]
+
+    assert z2m == ["zigbee2mqtt/#"]  # one filter: no message delivered twice
+
+
+@pytest.mark.parametrize(
+    ("topic", "device_id"),
+    [
+        ("zigbee2mqtt/b3/door", "b3/door"),
+        ("zigbee2mqtt/b3/door/availability", "b3/door"),
+        ("zigbee2mqtt/site/b3/door", "site/b3/door"),
+    ],
+)
+def test_a_friendly_name_with_a_slash_is_an_unknown_device_with_the_reason(
+    topic: str, device_id: str
+) -> None:
+    result = ADAPTERS.adapt(topic, b'{"contact": false}', RECEIVED_AT, REGISTRY.get)
+
+    assert isinstance(result, Rejection)
+    assert (result.reason, result.adapter) == (RejectReason.UNKNOWN_DEVICE, "zigbee2mqtt")
+    assert result.device_id == device_id  # listed under the name Zigbee2MQTT shows
+    assert "friendly name with '/'" in result.detail
+    assert "rename" in result.detail
+
+
+@pytest.mark.parametrize("topic", ["zigbee2mqtt/bridge/logging", "zigbee2mqtt/door-1/set"])
+def test_the_bridges_topics_and_commands_under_the_filter_are_ignored(topic: str) -> None:
+    result = ADAPTERS.adapt(topic, b"{}", RECEIVED_AT, REGISTRY.get)
+
+    assert isinstance(result, Rejection)
+    assert result.reason == RejectReason.IGNORED_TOPIC
+    assert ADAPTERS.name_for(topic) == "zigbee2mqtt"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from gateway.places.site import Level, Mount, mount_for
 from sensors.kinds import HEALTH_FIELDS, KINDS, PLACED_KINDS, FieldSpec, Kind
 from sensors.native import NativeAdapter
 from sensors.reading import Reading, Rejection, RejectReason
@@ -88,3 +89,27 @@ def test_native_format_applies_a_text_fields_length_limit() -> None:
     assert isinstance(result, Rejection)
     assert result.reason == RejectReason.INVALID_PAYLOAD
     assert "fields.lift_id" in result.detail
+
+
+def test_a_lift_monitor_reports_trapped_passengers_as_its_state_and_is_mains_powered() -> None:
+    spec = KINDS[Kind.LIFT]
+
+    assert spec.state_field == "trapped"
+    assert spec.fields["trapped"].is_required
+    assert [n for n, f in spec.fields.items() if f.is_required] == ["trapped"]
+    assert spec.offline_after_s is not None
+    assert spec.offline_after_s <= 15 * 60
+    assert spec.fields["floor"].type == "int"
+    assert spec.fields["floor"].ge is not None
+    assert spec.fields["floor"].ge < 0  # basements
+
+
+@pytest.mark.parametrize(
+    ("level", "is_allowed"),
+    [("unit", True), ("building", True), ("grid", False), ("community", False)],
+)
+def test_a_lift_stands_in_a_building_or_a_unit_not_on_the_grounds(
+    level: str, is_allowed: bool
+) -> None:
+    # the placement rule lives in gateway/places/site.py: checked here beside the kind it places
+    assert isinstance(mount_for(Kind.LIFT, Level(level)), Mount) is is_allowed

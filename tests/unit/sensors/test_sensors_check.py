@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from sensors.adapt import AdapterSet
 from sensors.check import main
+from sensors.errors import FileError
+from sensors.load import shipped_paths
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "adapters"
 SHIPPED = Path(__file__).parents[3] / "sensors" / "adapters"
@@ -21,7 +24,7 @@ def write_samples(path: Path, *rows: dict[str, Any] | str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["zigbee2mqtt", "acme_json", "native"])
+@pytest.mark.parametrize("name", [*(p.stem for p in shipped_paths()), "native"])
 def test_shipped_adapter_passes_its_own_samples(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -103,14 +106,80 @@ def test_no_samples_at_all_is_a_failure(tmp_path: Path) -> None:
     assert main(["zigbee2mqtt", str(write_samples(tmp_path / "z.jsonl", ""))]) == 1
 
 
-def test_an_adapter_file_by_path_uses_its_samples_by_name(
+ACME_SITE = """\
+name: acme_site
+extends: acme_json
+description: a second ACME network, on its own topic root
+topics:
+  - pattern: acme2/{gateway_id}/{device_id}/up
+  - pattern: acme2/{gateway_id}/{device_id}/link
+    message: availability
+"""
+
+
+def test_a_site_adapter_extending_a_shipped_one_passes_the_shipped_samples_on_its_topics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "acme_site.yaml"
+    path.write_text(ACME_SITE, encoding="utf-8")
+    shipped = (SHIPPED / "samples" / "acme_json.jsonl").read_text(encoding="utf-8")
+    samples = tmp_path / "acme_site.jsonl"
+    samples.write_text(shipped.replace('"acme/', '"acme2/'), encoding="utf-8")
+
+    assert main([str(path), str(samples)]) == 0
+    assert "acme_site: 17 samples, all as expected" in capsys.readouterr().out
+
+
+def test_a_copy_of_a_shipped_adapter_is_refused_for_its_name_and_topics(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "acme_copy.yaml"
     shutil.copy(SHIPPED / "acme_json.yaml", path)
 
-    assert main([str(path), str(SHIPPED / "samples" / "acme_json.jsonl")]) == 0
-    assert "acme_json: 17 samples" in capsys.readouterr().out
+    assert main([str(path), str(SHIPPED / "samples" / "acme_json.jsonl")]) == 2
+
+    out = capsys.readouterr().out
+    assert f"{path}:3: name: 'acme_json' is also the name of" in out
+    assert f"{path}:11: topics[0].pattern: overlaps 'acme/{{gateway_id}}/{{device_id}}/up'" in out
+
+
+def test_sensors_check_and_the_gateways_loading_refuse_an_overlap_in_the_same_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    clash = folder / "adapter.overlaps-zigbee2mqtt.yaml"
+    shutil.copy(FIXTURES / "adapter.overlaps-zigbee2mqtt.yaml", clash)
+
+    with pytest.raises(FileError) as caught:
+        AdapterSet.load(extra_dirs=[folder])
+    assert main([str(clash), "unused.jsonl"]) == 2
+
+    assert capsys.readouterr().out.strip() == str(caught.value)
+    assert "overlaps 'zigbee2mqtt/{device_id}' of zigbee2mqtt" in str(caught.value)
+
+
+def test_a_site_folder_named_with_adapter_dir_is_checked_beside_the_adapter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "acme_site.yaml").write_text(ACME_SITE, encoding="utf-8")
+    other = tmp_path / "acme_other.yaml"
+    other.write_text(ACME_SITE.replace("name: acme_site", "name: acme_other"), encoding="utf-8")
+
+    samples = write_samples(
+        tmp_path / "other.jsonl",
+        {
+            "topic": "acme2/gw-00a1b2c3/d1/link",
+            "payload": "up",
+            "expect": {"kind": "availability", "fields": {"online": True}},
+        },
+    )
+
+    assert main([str(other), str(samples)]) == 0  # alone it is fine
+    assert main([str(other), str(samples), "--adapter-dir", str(folder)]) == 2
+    assert "overlaps 'acme2/{gateway_id}/{device_id}/up' of acme_site" in capsys.readouterr().out
 
 
 def test_a_bad_adapter_file_exits_2_with_its_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.site import load_site as load_gateway_site  # contract test only
+from gateway.places.site import load_site as load_gateway_site  # contract test only
 from sensors.kinds import Kind
 from simulator.errors import SiteError
 from simulator.site import generate_site, load_site, read_site, write_site
@@ -156,7 +156,7 @@ def test_a_site_with_a_duplicate_device_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_gateway_accepts_the_generated_site(tmp_path: Path) -> None:
-    """Contract with gateway.site (extra="forbid" and cross-checks); tests may import it."""
+    """Contract with gateway.places.site (extra="forbid" and cross-checks); tests may import it."""
     path = tmp_path / "site.yaml"
     write_site(path, generate_site(seed=7, communities=2, grids_per_community=2))
     site = load_gateway_site(path)

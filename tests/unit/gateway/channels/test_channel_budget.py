@@ -9,7 +9,7 @@ import pytest
 
 from gateway.channels.ratelimit import KeyedWindows, Window
 from gateway.channels.sms import quiet_until
-from gateway.outbox import split_for_budget
+from gateway.outbox.worker import split_for_budget
 from gateway.store.db import Delivery
 
 T0 = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.alerts.model import Alert
 from gateway.config import DEFAULT_SITE
-from gateway.site import load_site
+from gateway.places.site import load_site
 from gateway.store.db import Batch, OutboxEntry, RaisedEvent, Store
 from rules.engine import AlertEvent, EventType
 from rules.model import Severity

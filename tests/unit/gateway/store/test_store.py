@@ -17,10 +17,10 @@ from gateway.alerts.lifecycle import Action
 from gateway.alerts.model import Alert, AlertState
 from gateway.alerts.routing import Router
 from gateway.config import DEFAULT_SITE, WebhookTarget
-from gateway.devices import DeviceState
 from gateway.errors import AlertNotFound, InvalidTransition
-from gateway.roster import Roster
-from gateway.site import Level, Site, load_site
+from gateway.pipeline.devices import DeviceState
+from gateway.places.roster import Roster
+from gateway.places.site import Level, Site, load_site
 from gateway.store.db import Batch, OutboxEntry, RaisedEvent, Store
 from rules.engine import AlertEvent, EventType, Track
 from rules.model import Severity

@@ -18,7 +18,7 @@ the site: every node must exist.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from enum import StrEnum
@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.site import Site
+from gateway.places.site import Site
 from sensors.errors import FileError, Problem
-from sensors.yamlfile import line_of, load_model
+from sensors.yamlfile import LazyLines, Loc, line_of, load_model
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -204,26 +204,42 @@ def load_roster(path: Path, site: Site) -> Roster:
     people: dict[str, Person] = {}
     for i, p in enumerate(spec.people):
         if p.id in people:
-            problems.append(
-                Problem(line_of(lines, ("people", i, "id")), p.id, "person id is used twice")
-            )
+            problems.append(_problem(lines, (i, "id"), p.id, "person id is used twice"))
             continue
         for j, node in enumerate(p.nodes):
             if node not in site.nodes:
-                problems.append(
-                    Problem(
-                        line_of(lines, ("people", i, "nodes", j)),
-                        p.id,
-                        f"node {node!r} is not in the site file",
-                    )
-                )
+                reason = f"node {node!r} is not in the site file"
+                problems.append(_problem(lines, (i, "nodes", j), p.id, reason))
         if p.role != Role.ADMIN and not p.nodes:
-            problems.append(
-                Problem(line_of(lines, ("people", i)), p.id, "covers no node: add `nodes`")
-            )
+            problems.append(_problem(lines, (i,), p.id, "covers no node: add `nodes`"))
         people[p.id] = Person(
             p.id, p.name, p.role, p.phone, frozenset(p.nodes), tuple(p.duty), tuple(p.channels)
         )
     if problems:
         raise FileError(path, problems)
     return Roster(people)
+
+
+def check_channels(roster: Roster, path: Path, configured: Collection[str]) -> None:
+    """Refuse a roster file whose people name a channel no setting defines (they would
+    silently never be told); FileError at the line of each such name."""
+    lines = LazyLines(path)  # read again only when something is wrong
+    problems = []
+    known = ", ".join(sorted(configured)) or "none"
+    for i, person in enumerate(roster._from_file.values()):
+        for j, wanted in enumerate(person.channels):
+            if wanted not in configured:
+                reason = (
+                    f"channel {wanted!r} is not configured "
+                    f"(GRIDGATE_CHANNELS and GRIDGATE_WEBHOOKS name: {known})"
+                )
+                problems.append(_problem(lines, (i, "channels", j), person.id, reason))
+    if problems:
+        raise FileError(path, problems)
+
+
+def _problem(lines: Mapping[Loc, int], loc: Loc, person_id: str, reason: str) -> Problem:
+    """A problem at `loc` of a person entry (its index first), under `people:` or in a
+    file that is a plain list."""
+    at = ("people", *loc) if ("people",) in lines else loc
+    return Problem(line_of(lines, at), person_id, reason)

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from gateway.roster import Person, Role, Roster
+from gateway.places.roster import Person, Role, Roster
 
 TOKEN_PREFIX = "gg_"  # noqa: S105  # a prefix that marks our tokens, not a secret
 

@@ -28,13 +28,13 @@ from datetime import datetime
 from itertools import islice
 
 from gateway.alerts.escalation import AlertPolicy
-from gateway.clock import Clock, EventClock, wait_or_timeout
-from gateway.devices import DeviceState, advance, is_duplicate, repeat
 from gateway.errors import StoreUnavailable
-from gateway.ingest import Inbox, Message
-from gateway.registry import Registry
-from gateway.site import Placement, node_placement
-from gateway.stats import Health
+from gateway.ingest.mqtt import Inbox, Message
+from gateway.pipeline.devices import DeviceState, advance, is_duplicate, repeat
+from gateway.places.registry import Registry
+from gateway.places.site import Placement, node_placement
+from gateway.runtime.clock import Clock, EventClock, wait_or_timeout
+from gateway.runtime.stats import Health
 from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
 from rules.engine import AlertEvent, Engine, EventType, TrackKey
 from rules.model import RuleFile
@@ -235,7 +235,12 @@ class Pipeline:
                 continue
             reading = accepted.reading
             ingest.accepted += 1
-            self._clock.advance(reading.event_at)
+            if self._clock_topic is None:
+                # replaying a stream: its event times are the clock. With the simulator's
+                # clock ticks to follow, only they move it: a reading stamped on arrival
+                # (availability, a sensor without its own time) would drag the clock to
+                # the wall when the simulated day lies in the past.
+                self._clock.advance(reading.event_at)
             now = max(now, self._now())
             self._add_events(batch, self._engine.observe(reading, now))
             if accepted.is_repeat and reading.device_id not in batch.states:

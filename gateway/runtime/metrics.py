@@ -2,7 +2,7 @@
 
 Every family is written with its `# HELP` and `# TYPE` lines; label values are escaped
 (backslash, double quote, line feed). Counters end in `_total`; durations are seconds.
-Counters come from `Health` (gateway/stats.py, in memory since start); alert and outbox
+Counters come from `Health` (gateway/runtime/stats.py, in memory since start); alert and outbox
 gauges are counted in the store when scraped. docs/operations.md lists every metric.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from gateway.alerts.model import AlertState
-from gateway.stats import Health, Histogram
+from gateway.runtime.stats import Health, Histogram
 from rules.model import Severity
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -32,10 +32,10 @@ from typing import Any
 
 import urllib3
 
-from gateway.clock import wait_or_timeout
 from gateway.config import TelemetrySettings
-from gateway.pipeline import Accepted
-from gateway.stats import TelemetryStats
+from gateway.pipeline.steps import Accepted
+from gateway.runtime.clock import wait_or_timeout
+from gateway.runtime.stats import TelemetryStats
 
 log = logging.getLogger(__name__)
 

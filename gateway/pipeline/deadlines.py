@@ -12,8 +12,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from gateway.alerts.escalation import AlertPolicy
-from gateway.clock import wait_or_timeout
-from gateway.rounds import run_rounds
+from gateway.runtime.clock import wait_or_timeout
+from gateway.runtime.rounds import run_rounds
 from gateway.store.db import Route, Store
 
 log = logging.getLogger(__name__)

@@ -156,6 +156,7 @@ _SENSOR_LEVELS: dict[str, tuple[Level, ...]] = {
     "climate": (Level.UNIT, Level.BUILDING),
     "ebike": (Level.UNIT, Level.BUILDING),
     "manhole": (Level.GRID, Level.COMMUNITY),
+    "lift": (Level.UNIT, Level.BUILDING),
     "water_level": (Level.BUILDING, Level.GRID, Level.COMMUNITY),
 }
 _ANY_LEVEL = (Level.UNIT, Level.BUILDING, Level.GRID, Level.COMMUNITY)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gateway.errors import DeviceConflict, DeviceNotFound, InvalidDevice
-from gateway.site import Mount, Placement, Site, mount_for
+from gateway.places.site import Mount, Placement, Site, mount_for
 from rules.scope import Where
 from sensors.kinds import PLACED_KINDS, Kind
 from sensors.native import DEVICE_ID_PATTERN

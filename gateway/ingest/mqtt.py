@@ -42,7 +42,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import MqttSettings
-from gateway.stats import Health
+from gateway.runtime.stats import Health
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from gateway.channels.base import Channel, Digesting, Outcome, Result
-from gateway.clock import wait_or_timeout
 from gateway.config import OutboxSettings
-from gateway.rounds import run_rounds
-from gateway.stats import Health
+from gateway.runtime.clock import wait_or_timeout
+from gateway.runtime.rounds import run_rounds
+from gateway.runtime.stats import Health
 from gateway.store.db import Delivery, Store
 
 log = logging.getLogger(__name__)

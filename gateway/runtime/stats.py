@@ -85,7 +85,7 @@ class StepStats:
 
 @dataclass
 class TelemetryStats:
-    """The telemetry sink's buffer and what became of the points (gateway/telemetry.py)."""
+    """The telemetry sink's buffer and what became of the points (gateway/sinks/telemetry.py)."""
 
     is_enabled: bool = False
     capacity: int = 0

@@ -1,0 +1,1 @@
+"""MQTT in: paho on the asyncio loop, handing messages to the pipeline's inbox."""

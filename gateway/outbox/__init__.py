@@ -1,0 +1,1 @@
+"""Durable delivery: pending rows to their channels, retries with backoff, dead letters."""

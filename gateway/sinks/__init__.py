@@ -1,0 +1,1 @@
+"""Where accepted readings go besides the rules: telemetry to InfluxDB."""

@@ -1,0 +1,57 @@
+"""A message's bytes as the JSON value an adapter reads, or why they cannot be one.
+
+One parse per message, strict where no sensor value could be: no NaN or infinities, no
+number too large for a float, no integer of more than 40 digits, no nesting so deep it
+exhausts the stack.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sensors.reading import RejectReason
+
+MAX_INT_DIGITS = 40
+
+
+class _Unacceptable(ValueError):
+    """Valid JSON holding a value no field may take (NaN, 1e400, a 5000-digit integer)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Unacceptable(f"{name} is not a number a sensor can report")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Unacceptable(f"number {text[:20]} is out of range")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _Unacceptable(f"integer with {len(text)} digits")
+    return int(text)
+
+
+def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
+    """The payload's JSON value, or why it cannot be used (a tuple: reason, detail)."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RejectReason.MALFORMED_JSON, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    try:
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_float=_parse_float,
+            parse_int=_parse_int,
+        )
+    except _Unacceptable as exc:
+        return RejectReason.INVALID_PAYLOAD, str(exc)
+    except RecursionError:
+        return RejectReason.INVALID_PAYLOAD, "JSON nested too deeply"
+    except ValueError as exc:  # json.JSONDecodeError
+        return RejectReason.MALFORMED_JSON, f"not valid JSON: {str(exc)[:120]}"
