@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import door_traffic, naive, receiver
 from bench.gateway_run import Gateway
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 from simulator.site import Layout, generate, site_from_data, site_yaml
 
 HOLD_S = 2.0  # door_left_open's hold, day and night, in every target

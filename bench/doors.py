@@ -55,7 +55,7 @@ from bench.door_rig import (
 )
 from bench.door_score import Episode, Scorer, decode, pct
 from bench.procstat import cpu_s, load_average, machine_cpu, rss_mb
-from gateway.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker
 
 GRACE_S = 5.0  # an alert not at the receiver this long after the step ended is missed
 WARM_RATE = 8000
