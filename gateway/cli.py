@@ -5,6 +5,7 @@ gridgate demo [--seed N]              own Mosquitto + gateway + simulator, embed
 gridgate check-config [--config FILE] validate settings, site and rules; start nothing
 gridgate config show [--config FILE]  the settings in force, secrets masked
 gridgate backup PATH [--config FILE]  online copy of the SQLite state (the gateway may run)
+gridgate routes test --device ID --rule ID [--event E]   who an alert reaches, and why
 gridgate simulate ...                 the simulator (see `gridgate simulate --help`)
 """
 
@@ -18,10 +19,14 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import SecretStr
 
+from gateway.alerts import routecheck
+from gateway.alerts.routes import EVENTS
+from gateway.alerts.routing import ChannelRef, Router
 from gateway.api.auth import hash_token, new_token
 from gateway.config import (
     DEFAULT_ROSTER,
@@ -31,6 +36,7 @@ from gateway.config import (
     load_settings,
     masked,
 )
+from gateway.files import Loaded, load_files
 from gateway.places.registry import Registry
 from gateway.places.roster import check_channels
 from gateway.places.site import load_site
@@ -38,10 +44,10 @@ from gateway.runtime import logs
 from gateway.runtime.backup import BackupError, backup
 from gateway.runtime.broker import BrokerError, LocalBroker
 from gateway.runtime.clock import utcnow
-from gateway.service import Loaded, load_files, serve
+from gateway.service import serve
 from gateway.store import Store
 from rules import check as rules_check
-from rules.model import load_rules
+from rules.model import Severity, load_rules
 from sensors.check import main as check_adapter
 from sensors.errors import FileError
 
@@ -89,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     sensors = sub.add_parser("sensors", help="adapters: gridgate sensors check ADAPTER SAMPLES")
     sensors.add_argument("action", choices=["check"])
     sub.add_parser("rules", help="rules: gridgate rules test RULES READINGS.jsonl [--site SITE]")
+    sub.add_parser("routes", help="routing: gridgate routes test --device ID --rule ID [--event E]")
     token = sub.add_parser("token", help="bearer tokens for people of the roster")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="print a new token for PERSON (kept hashed)")
@@ -113,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return check_adapter(argv[2:])
     if argv[:2] == ["rules", "test"]:
         return _rules_test(argv[2:])
+    if argv[:2] == ["routes", "test"]:
+        return _routes_test(argv[2:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "config":
@@ -157,6 +166,60 @@ def main(argv: list[str] | None = None) -> int:
     return _demo(settings, loaded, args.seed, start_simulator=not args.no_simulator)
 
 
+def _routes_test(argv: list[str]) -> int:
+    """Print who an alert event reaches, through which channel, and which route decided it
+    (the routing file, roster and channels of the settings in force)."""
+    parser = argparse.ArgumentParser(prog="gridgate routes test", description=_routes_test.__doc__)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--device", help="the alert's device id (its place comes from the site)")
+    what.add_argument("--alert", type=Path, help="a JSON alert, as the API or a webhook shows it")
+    parser.add_argument("--rule", help="the rule id (with --device)")
+    parser.add_argument("--event", default="raised", choices=EVENTS, help="default raised")
+    parser.add_argument("--severity", choices=[s.value for s in Severity], help="default: rule's")
+    parser.add_argument("--level", type=int, default=0, help="escalation level (0 grid worker)")
+    parser.add_argument("--at", type=datetime.fromisoformat, help="the instant, ISO with offset")
+    parser.add_argument("--config", type=Path, help="YAML settings file")
+    args = parser.parse_args(argv)
+    try:
+        settings, loaded = _load(args.config)
+    except (FileError, SettingsError) as exc:
+        _err(f"gridgate routes test: invalid configuration:\n{exc}")
+        return EXIT_CONFIG
+    at = args.at or utcnow()
+    if at.tzinfo is None:
+        _err("gridgate routes test: --at needs an offset, e.g. 2026-12-01T10:30:00+08:00")
+        return EXIT_CONFIG
+    try:
+        if args.alert is not None:
+            alert = routecheck.alert_from_file(args.alert, loaded.site, loaded.rules, args.at)
+        else:
+            if not args.rule:
+                _err("gridgate routes test: --device needs --rule")
+                return EXIT_CONFIG
+            alert = routecheck.alert_from(
+                loaded.site,
+                loaded.rules,
+                device_id=args.device,
+                rule_id=args.rule,
+                at=at,
+                severity=Severity(args.severity) if args.severity else None,
+                escalation_level=args.level,
+            )
+    except routecheck.DescriptionError as exc:
+        _err(f"gridgate routes test: {exc}")
+        return EXIT_CONFIG
+    router = Router(
+        routes=loaded.routes,
+        channels=[ChannelRef(t, n) for n, t in settings.channel_types.items()],
+        roster=loaded.roster,
+        tz=loaded.site.timezone,
+        resident_phones=loaded.site.resident_phones,
+    )
+    for line in routecheck.explain(router, alert, args.event, at, loaded.site.timezone):
+        _out(line)
+    return 0
+
+
 def _rules_test(argv: list[str]) -> int:
     """Print the alerts a recorded stream of readings produces under a rule file."""
     parser = argparse.ArgumentParser(prog="gridgate rules test", description=_rules_test.__doc__)
@@ -184,7 +247,7 @@ def _token(settings: Settings, loaded: Loaded, person_id: str, label: str | None
     token = new_token()
     store = Store(settings.database_path)
     try:
-        store.add_token(hash_token(token), person_id, label, utcnow())
+        store.people.add_token(hash_token(token), person_id, label, utcnow())
     finally:
         store.close()
     _out(token)
@@ -212,7 +275,7 @@ def _demo_leader_token(settings: Settings, loaded: Loaded) -> tuple[str, str] | 
     token = new_token()
     store = Store(settings.database_path)
     try:
-        store.add_token(hash_token(token), leader.id, "demo", utcnow())
+        store.people.add_token(hash_token(token), leader.id, "demo", utcnow())
     finally:
         store.close()
     return leader.name, token

@@ -92,6 +92,10 @@ class WebhookTarget(_Section):
     url: AnyHttpUrl
     secret: SecretStr | None = None
     timeout_s: float = Field(10.0, gt=0, le=120)
+    # 1: one alert event per POST; 2: the events due together, up to max_alerts per POST
+    version: Literal[1, 2] = 1
+    max_alerts: int = Field(100, ge=1, le=1000)
+    max_in_flight: int = Field(4, ge=1, le=64)  # POSTs at once to this receiver
 
 
 class OutboxSettings(_Section):
@@ -259,6 +263,9 @@ class Settings(BaseSettings):
     escalation: EscalationSettings = EscalationSettings()
     store: StoreSettings = StoreSettings()
     roster_file: Path | None = None
+    # who is told about an alert (docs/routing.md); unset: the shipped routing
+    # (gateway/defaults/routes.yaml with a roster, routes.no-roster.yaml without)
+    routes_file: Path | None = None
     # wall: the machine's clock. event: time follows the readings' event_at and the
     # simulator's clock ticks, for accelerated simulations and replays (docs/simulator.md)
     clock: Literal["wall", "event"] = "wall"
@@ -290,6 +297,13 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.state_dir / "gridgate.db"
+
+    @property
+    def channel_types(self) -> dict[str, str]:
+        """Every channel instance by name, with its type (webhooks included)."""
+        out = {w.name: "webhook" for w in self.webhooks}
+        out.update({c.name: c.type for c in self.channels})
+        return out
 
     @property
     def channel_names(self) -> frozenset[str]:

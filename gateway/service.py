@@ -1,7 +1,8 @@
 """The running gateway: builds every part from Settings and runs them on one loop.
 
-    load site + rules (refuse to start on a bad file) → open the store → restore state
-    → start MQTT ingest → pipeline (ingest + timers) → outbox worker → API (uvicorn)
+    files (gateway/files.py; refuse to start on a bad one) → open the store and its writer
+    → restore state (devices, rule tracks, alerts in play, pending deliveries) → MQTT
+    ingest → pipeline (ingest + timers, with the alert stage) → outbox worker → API
 
 Stops on SIGINT/SIGTERM: stop taking messages, finish the step in hand, let deliveries in
 flight finish, stop the API, give the telemetry buffer one bounded last flush.
@@ -11,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import secrets
 import signal
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 
 from gateway.alerts.escalation import DEFAULT_TIMES, AlertPolicy, SeverityTimes
 from gateway.alerts.links import LinkSigner
+from gateway.alerts.routes import Routes, load_routes
 from gateway.alerts.routing import ChannelRef, Router
 from gateway.api.app import create_app
 from gateway.api.auth import Auth, hash_token
@@ -33,54 +35,27 @@ from gateway.api.deps import AppContext
 from gateway.channels.registry import build_channels, close_channels
 from gateway.config import Settings
 from gateway.errors import StoreUnavailable
+from gateway.files import Loaded, known_to_routes
 from gateway.ingest.mqtt import Inbox, MqttIngest
 from gateway.outbox.worker import OutboxWorker
-from gateway.pipeline.deadlines import DeadlineWorker
-from gateway.pipeline.rulewatch import watch_rules
+from gateway.pipeline.alerting import AlertDesk, AlertStage
+from gateway.pipeline.rulewatch import watch_file
 from gateway.pipeline.steps import Accepted, Pipeline
 from gateway.places.registry import Registry
-from gateway.places.roster import PersonSpec, Roster, load_roster, person_of
-from gateway.places.site import Site, load_site
+from gateway.places.roster import PersonSpec, person_of
 from gateway.runtime.clock import Clock, EventClock, WallClock, utcnow
 from gateway.runtime.stats import Health
 from gateway.sinks.telemetry import TelemetrySink
 from gateway.store import Store
+from gateway.store.records import Delivery
+from gateway.store.writer import Writer
 from rules.engine import Engine
-from rules.model import RuleFile, load_rules
-from sensors.adapt import AdapterSet
+from rules.model import Deadline, RuleFile, load_rules
 
 log = logging.getLogger(__name__)
 
 INBOX_CAPACITY = 10_000
 SHUTDOWN_WAIT_S = 10.0
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """Every file the gateway needs, validated and cross-checked."""
-
-    site: Site
-    rules: RuleFile
-    roster: Roster
-    adapters: AdapterSet
-
-
-def load_files(settings: Settings) -> Loaded:
-    """Read site and rules; a FileError names the file, line and reason."""
-    site = load_site(settings.site_file)
-    roster = (
-        Roster.empty() if settings.roster_file is None else load_roster(settings.roster_file, site)
-    )
-    adapters = AdapterSet.load(
-        native_topic_root=settings.mqtt.topic_root,
-        max_payload_bytes=settings.mqtt.max_payload_bytes,
-        extra_dirs=settings.adapter_dirs,
-        # event time may run far ahead of the wall in an accelerated simulation
-        max_clock_skew=timedelta(days=3650) if settings.clock == "event" else timedelta(minutes=5),
-    )
-    return Loaded(
-        site=site, rules=load_rules(settings.rules_file), roster=roster, adapters=adapters
-    )
 
 
 async def serve(
@@ -96,7 +71,7 @@ async def serve(
         max_pages=settings.store.max_pages,
     )
     adapters = loaded.adapters
-    registry = Registry(loaded.site, store.load_devices())
+    registry = Registry(loaded.site, store.devices.added())
     _add_stored_people(loaded, store)
     admin = settings.auth.admin_token
     auth = Auth(loaded.roster, hash_token(admin.get_secret_value()) if admin else None)
@@ -106,29 +81,29 @@ async def serve(
     clock_topic = f"{settings.mqtt.topic_root}/v1/simulator/clock"
     topics = adapters.subscriptions() + ([clock_topic] if settings.clock == "event" else [])
     ingest = MqttIngest(settings.mqtt, topics, inbox, health)
+    writer = Writer(store, health)
 
     async with httpx.AsyncClient() as http:
         channels = build_channels(settings.channels, settings.webhooks, http, loaded.site.timezone)
-        outbox = OutboxWorker(store, channels, settings.outbox, health, utcnow)
+        outbox = OutboxWorker(store, writer, channels, settings.outbox, health, utcnow)
         links = link_signer(settings)
-        route = Router(
-            webhooks=settings.webhooks,
+        router = Router(
+            routes=loaded.routes,
             channels=[ChannelRef(type_, name) for type_, name in channels],
             roster=loaded.roster,
             tz=loaded.site.timezone,
-            now=clock.now,
             links=links,
             resident_phones=loaded.site.resident_phones,
         )
         policy = alert_policy(settings)
-        deadlines = DeadlineWorker(
-            store, route, policy, clock.now, outbox.wake, wall_seconds=clock.wall_seconds
+
+        def deadline_of(rule_id: str) -> Deadline | None:
+            rule = engine.rules.get(rule_id)
+            return None if rule is None else rule.deadline
+
+        stage = AlertStage(
+            store=store, route=router, policy=policy, health=health, deadline_of=deadline_of
         )
-
-        def on_alerts() -> None:
-            outbox.wake()
-            deadlines.wake()
-
         sink = None
         if settings.telemetry.is_enabled:
             sink = TelemetrySink(settings.telemetry, health.telemetry)
@@ -142,16 +117,19 @@ async def serve(
             registry=registry,
             adapters=adapters,
             engine=engine,
+            stage=stage,
             store=store,
-            route=route,
+            writer=writer,
             health=health,
             clock=clock,
             on_committed=ingest.ack,
-            on_alerts=on_alerts,
+            on_queued=outbox.add,
             on_readings=on_readings,
-            policy=policy,
+            ingest=ingest,
+            inbox=inbox,
         )
         pipeline.restore()
+        outbox.load()
         # The site, the registry, the rules' view of it and the device states are a
         # district's worth of long-lived objects (millions at 100,000 devices). Out of the
         # collector's sight they are not walked again by every full collection, which
@@ -170,12 +148,12 @@ async def serve(
             store=store,
             registry=registry,
             health=health,
-            route=route,
+            desk=AlertDesk(stage, writer, loop, health, outbox.add, str(store.path)),
             now=clock.now,
             auth=auth,
             tz=loaded.site.timezone,
             links=links,
-            wake_outbox=outbox.wake,
+            revive=functools.partial(_on_loop, loop, outbox.revive),
         )
         app = create_app(context, max_body_bytes=settings.api.max_body_bytes)
         server = _ApiServer(
@@ -193,7 +171,8 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
 
         log.info(
-            "gateway_starting site=%s devices=%d rules=%d adapters=%s people=%d db=%s channels=%s",
+            "gateway_starting site=%s devices=%d rules=%d adapters=%s people=%d db=%s "
+            "channels=%s routes=%s",
             loaded.site.path,
             len(registry.devices),
             len(loaded.rules.rules),
@@ -201,16 +180,29 @@ async def serve(
             len(loaded.roster.people),
             settings.database_path,
             ",".join(f"{t}:{n}" for t, n in channels) or "none",
+            loaded.routes.path,
         )
+        known = functools.partial(known_to_routes, settings, loaded.site, loaded.roster)
+
+        def load_routes_in_force(path: Path) -> Routes:
+            return load_routes(path, known(RuleFile(rules=list(engine.rules.values()))))
+
+        async def replace_routes(routes: Routes) -> None:
+            router.replace_routes(routes)
+
         ingest.start()
         tasks = [
             asyncio.create_task(pipeline.run_ingest(inbox), name="ingest"),
             asyncio.create_task(pipeline.run_timers(), name="timers"),
             outbox_task := asyncio.create_task(outbox.run(), name="outbox"),
-            asyncio.create_task(deadlines.run(), name="deadlines"),
             asyncio.create_task(run_checkpoints(store), name="checkpoints"),
             asyncio.create_task(
-                watch_rules(settings.rules_file, pipeline.replace_rules), name="rules"
+                watch_file(settings.rules_file, load_rules, pipeline.replace_rules, "rules"),
+                name="rules",
+            ),
+            asyncio.create_task(
+                watch_file(loaded.routes.path, load_routes_in_force, replace_routes, "routes"),
+                name="routes",
             ),
         ]
         api = asyncio.create_task(server.serve(), name="api")
@@ -221,6 +213,7 @@ async def serve(
             await ingest.stop()
             for task in tasks:
                 task.cancel()
+            writer.close()
             api.result()  # raises what stopped it (port in use, ...)
             raise SystemExit("the API server stopped at start")
         port = _bound_port(server)
@@ -237,17 +230,18 @@ async def serve(
         await ingest.stop()
         server.should_exit = True
         outbox.close()  # deliveries in flight finish and are recorded
+        await outbox.drain(SHUTDOWN_WAIT_S)
         for task in tasks:
             if task is not outbox_task:
                 task.cancel()
         await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
-        outbox_task.cancel()
         await close_channels(channels)  # the MQTT upstream connection
         if sink is not None:
             await sink.close()  # one last flush, at most telemetry.shutdown_flush_s
         await asyncio.wait([api], timeout=SHUTDOWN_WAIT_S)
         stopped.cancel()
         up.cancel()
+        writer.close()
         store.close()
         log.info("gateway_stopped")
 
@@ -292,7 +286,7 @@ class _ApiServer(uvicorn.Server):
 
 def _add_stored_people(loaded: Loaded, store: Store) -> None:
     """People added through the API, unless the roster file now has them (the file wins)."""
-    for data in store.load_people():
+    for data in store.people.added():
         try:
             spec = PersonSpec.model_validate(data)
             if not loaded.roster.is_from_file(spec.id):
@@ -324,6 +318,12 @@ def link_signer(settings: Settings) -> LinkSigner:
         key = path.read_bytes()
     base = settings.api.public_url or f"http://{settings.api.host}:{settings.api.port}"
     return LinkSigner(key, str(base))
+
+
+def _on_loop(
+    loop: asyncio.AbstractEventLoop, fn: Callable[[Delivery], None], row: Delivery
+) -> None:
+    loop.call_soon_threadsafe(fn, row)
 
 
 def _bound_port(server: uvicorn.Server) -> int:

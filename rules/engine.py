@@ -185,8 +185,17 @@ class Engine:
 
     # ---- the hot path ----------------------------------------------------------------
 
-    def observe(self, reading: Reading, now: datetime) -> list[AlertEvent]:
-        """Apply one reading; return what it raised or cleared right away."""
+    @property
+    def max_lateness(self) -> timedelta:
+        """How far back a reading's own time is believed (the rule file's max_lateness_s)."""
+        return self._max_lateness
+
+    def observe(
+        self, reading: Reading, now: datetime, until: datetime | None = None
+    ) -> list[AlertEvent]:
+        """Apply one reading; return what it raised or cleared right away. A timer of the
+        reading's track already due by `until` (default `now`) fires now: the caller
+        holds `until` back while readings received before `now` still wait."""
         self._start(now)
         led = self._led
         tracks = led.tracks
@@ -201,6 +210,14 @@ class Engine:
                 continue  # the rule's field is not in this reading: nothing it could change
             key = (rule.id, device_id)
             track = tracks.get(key)
+            due = due_of(key)
+            if due is not None and due <= at and how is not _Handler.ABSENCE:
+                # a reading later than its track's timer (a backlog, a replay): the timer
+                # fires first, as it would have at its time, then the reading applies (a
+                # door open past its hold and closed after raises, then clears). A silent
+                # device's watch does not: the reading shows it alive, the wait was ours.
+                self._fire_key(key, now, at)
+                track = tracks.get(key)
             if how is _Handler.ABSENCE:
                 absence = cast(AbsenceRule, rule)  # by _handler
                 silent_s = absence.silent_for(self._kind_of(reading, track))
@@ -222,8 +239,8 @@ class Engine:
                     observe_inactivity(led, cast(InactivityRule, rule), key, track, value, at)
             # a timer already due (a late reading): handle it now, not at the next tick
             due = due_of(key)
-            if due is not None and due <= now:
-                self._fire_key(key, now)
+            if due is not None and due <= (now if until is None else until):
+                self._fire_key(key, now, until)
         return led.take_events()
 
     def _kind_of(self, reading: Reading, track: Track | None) -> Kind | None:
@@ -234,11 +251,13 @@ class Engine:
             return reading.kind
         return Kind(track.data["kind"]) if track is not None and "kind" in track.data else None
 
-    def tick(self, now: datetime) -> list[AlertEvent]:
-        """Handle every timer due by `now`: raises, reminders, clears at computed instants."""
+    def tick(self, now: datetime, until: datetime | None = None) -> list[AlertEvent]:
+        """Handle every timer due by `until` (default `now`): raises, reminders, clears at
+        computed instants; what fires is stamped `now`."""
         self._start(now)
-        while (key := self._led.timers.pop(now)) is not None:
-            self._fire_key(key, now)
+        limit = now if until is None else until
+        while (key := self._led.timers.pop(limit)) is not None:
+            self._fire_key(key, now, until)
         return self._led.take_events()
 
     def next_due_at(self) -> datetime | None:
@@ -249,12 +268,15 @@ class Engine:
             self._needs_arming = False
         return self._led.timers.next_at()
 
-    def _fire_key(self, key: TrackKey, now: datetime) -> None:
+    def _fire_key(self, key: TrackKey, now: datetime, until: datetime | None = None) -> None:
         led = self._led
+        limit = now if until is None else until
         for _ in range(8):  # a track has at most a few timers due at once
             track = led.tracks.get(key)
             next_at = track.next_at() if track is not None else None
-            if track is None or next_at is None or next_at > now:
+            if track is None or next_at is None or next_at > limit:
+                if track is not None and next_at is not None:
+                    led.timers.set(key, next_at)  # popped early: back in at its instant
                 return
             rule = self._rules[key[0]]
             if isinstance(rule, AbsenceRule):

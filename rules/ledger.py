@@ -24,7 +24,7 @@ class Ledger:
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self.tracks: dict[TrackKey, Track] = {}
-        self.timers = Timers()
+        self.timers: Timers[TrackKey] = Timers()
         self.changed: set[TrackKey] = set()
         # tracks only moved forward in place by a report (an offline watch): saved lazily
         self.refreshed: set[TrackKey] = set()

@@ -3,8 +3,9 @@
 `now` is derived from event time: before each reading the engine is ticked at every due
 time up to the reading's `event_at` (as the gateway's scheduler would, sleeping until
 `next_due_at()`), then the reading is observed at its own `event_at`; at the end every
-timer still pending up to `until` (default: the last reading) fires. Readings older than
-the last one applied for their device are skipped, as the gateway does (`out_of_order`).
+timer still pending up to `until` (default: the last reading) fires. A device's readings
+are applied in the order given, as the gateway applies them in the order they arrive: one
+stamped earlier than the device's last is applied at the last one's instant.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def replay(
     for reading in readings:
         seen = last_at.get(reading.device_id)
         if seen is not None and reading.event_at < seen:
-            continue  # the gateway rejects it as out_of_order
+            reading = reading._replace(event_at=seen)  # time never runs back for a device
         last_at[reading.device_id] = reading.event_at
         at = reading.event_at if now is None else max(now, reading.event_at)
         events.extend(run_until(engine, now or at, at))

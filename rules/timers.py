@@ -11,23 +11,26 @@ ones the heap is rebuilt.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Hashable
 from datetime import datetime
+from typing import Generic, TypeVar
 
-from rules.tracks import TrackKey
+# a track's (rule, subject), or any other key that sorts (an alert's id)
+K = TypeVar("K", bound=Hashable)
 
 _COMPACT_SLACK = 1024
 
 
-class Timers:
+class Timers(Generic[K]):
     def __init__(self) -> None:
-        self._due: dict[TrackKey, datetime] = {}
-        self._queued: dict[TrackKey, datetime] = {}  # the instant of the key's live entry
-        self._heap: list[tuple[datetime, TrackKey]] = []
+        self._due: dict[K, datetime] = {}
+        self._queued: dict[K, datetime] = {}  # the instant of the key's live entry
+        self._heap: list[tuple[datetime, K]] = []
 
     def __len__(self) -> int:
         return len(self._due)
 
-    def set(self, key: TrackKey, due_at: datetime | None) -> None:
+    def set(self, key: K, due_at: datetime | None) -> None:
         """Schedule `key` at `due_at` (replacing any earlier instant); None cancels."""
         if due_at is None:
             self._due.pop(key, None)
@@ -41,15 +44,15 @@ class Timers:
             self._heap = [(at, k) for k, at in self._queued.items()]
             heapq.heapify(self._heap)
 
-    def due_of(self, key: TrackKey) -> datetime | None:
+    def due_of(self, key: K) -> datetime | None:
         """The instant `key` is scheduled at (None: not scheduled)."""
         return self._due.get(key)
 
-    def _push(self, key: TrackKey, at: datetime) -> None:
+    def _push(self, key: K, at: datetime) -> None:
         self._queued[key] = at
         heapq.heappush(self._heap, (at, key))
 
-    def _settle(self) -> tuple[datetime, TrackKey] | None:
+    def _settle(self) -> tuple[datetime, K] | None:
         """Bring the heap's top to a live entry at its key's true instant; that entry."""
         heap = self._heap
         while heap:
@@ -70,7 +73,7 @@ class Timers:
         top = self._settle()
         return None if top is None else top[0]
 
-    def pop(self, now: datetime) -> TrackKey | None:
+    def pop(self, now: datetime) -> K | None:
         """The key of the earliest timer due by `now`, unscheduled; None if nothing is due."""
         top = self._settle()
         if top is None or top[0] > now:

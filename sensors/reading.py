@@ -44,7 +44,6 @@ class RejectReason(StrEnum):
     UNKNOWN_DEVICE = "unknown_device"
     KIND_MISMATCH = "kind_mismatch"
     FUTURE_EVENT_TIME = "future_event_time"
-    OUT_OF_ORDER = "out_of_order"
     DUPLICATE = "duplicate"  # the same reading again (a redelivery): applied once only
     # a topic an adapter subscribes to but declares as not its devices' (zigbee2mqtt/bridge),
     # or as a device's topic that carries nothing gridgate reads (a Shelly's lux)

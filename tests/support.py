@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -320,3 +321,59 @@ def fault_line(path: Path) -> int:
     ]
     assert len(marked) == 1, f"{path.name} must mark exactly one line"
     return marked[0]
+
+
+class BurstPublisher:
+    """MQTT 3.1.1 on a plain socket: many QoS 1 PUBLISH packets in one write, PUBACKs
+    counted on a thread. For loads a paho client could not send fast enough (its publish
+    costs as much as the gateway's reading of it, and its thread takes turns with ours)."""
+
+    def __init__(self, port: int) -> None:
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        client_id = f"burst-{free_port()}".encode()
+        body = b"\x00\x04MQTT\x04\x02\x00\x00" + len(client_id).to_bytes(2, "big") + client_id
+        self._sock.sendall(b"\x10" + _varint(len(body)) + body)
+        connack = self._sock.recv(4)
+        assert connack[:1] == b"\x20", connack
+        assert connack[3:4] == b"\x00", connack  # accepted
+        self._sock.settimeout(None)
+        self.acked = 0
+        self._mid = 0
+        threading.Thread(target=self._read_acks, daemon=True).start()
+
+    def _read_acks(self) -> None:
+        spare = 0  # a QoS 1 publisher only ever gets PUBACKs: 4 bytes each
+        while True:
+            try:
+                chunk = self._sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            spare += len(chunk)
+            self.acked += spare // 4
+            spare %= 4
+
+    def send(self, messages: list[tuple[str, bytes]]) -> None:
+        packets = []
+        for topic, payload in messages:
+            self._mid = self._mid % 65535 + 1
+            name = topic.encode()
+            rest = 2 + len(name) + 2 + len(payload)
+            packets.append(
+                b"\x32" + _varint(rest) + len(name).to_bytes(2, "big") + name
+                + self._mid.to_bytes(2, "big") + payload
+            )  # fmt: skip
+        self._sock.sendall(b"".join(packets))
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)

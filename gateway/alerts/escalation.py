@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from gateway.alerts.model import Alert, AlertState
-from rules.model import Severity
+from gateway.store.records import Alert, AlertState
+from rules.model import Deadline, Severity
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,23 @@ class AlertPolicy:
     reopen_within_s: float = 600.0  # a condition back within this reopens the same alert
     ladder_levels: int = 4
 
-    def deadlines(self, severity: Severity, at: datetime) -> Deadlines:
+    def limits(self, severity: Severity, rule: Deadline | None = None) -> SeverityTimes:
+        """The severity's limits, with a rule's own deadline over them (a trapped
+        passenger must be reached within 30 minutes, whatever the severity says)."""
         t = self.times[severity]
+        if rule is None:
+            return t
+        return SeverityTimes(
+            ack_within_s=rule.ack_within_s or t.ack_within_s,
+            resolve_within_s=rule.resolve_within_s or t.resolve_within_s,
+            reminder_first_s=t.reminder_first_s,
+            reminder_max_s=t.reminder_max_s,
+        )
+
+    def deadlines(
+        self, severity: Severity, at: datetime, rule: Deadline | None = None
+    ) -> Deadlines:
+        t = self.limits(severity, rule)
         return Deadlines(
             ack_due_at=at + timedelta(seconds=t.ack_within_s),
             resolve_due_at=at + timedelta(seconds=t.resolve_within_s),
@@ -66,6 +81,20 @@ class Step(StrEnum):
     ESCALATE = "escalate"  # a deadline passed: one level up, flagged overdue, sent again
     REMIND = "remind"  # still not acknowledged: tell the same people again
     OVERDUE = "overdue"  # a deadline passed at the top of the ladder: flag only
+
+
+def next_due_at(alert: Alert) -> datetime | None:
+    """The earliest instant `decide` may have something to do for `alert` (None: never)."""
+    is_unacknowledged = alert.state in (AlertState.RAISED, AlertState.DISPATCHED)
+    if not (is_unacknowledged or alert.state == AlertState.ACKNOWLEDGED) or alert.is_inhibited:
+        return None
+    candidates = []
+    if is_unacknowledged:
+        candidates += [alert.ack_due_at, alert.next_reminder_at]
+    if not alert.is_overdue:
+        candidates.append(alert.resolve_due_at)
+    instants = [at for at in candidates if at is not None]
+    return min(instants) if instants else None
 
 
 def decide(alert: Alert, now: datetime, policy: AlertPolicy) -> Step | None:

@@ -2,9 +2,11 @@
 
     https://gateway.example/a/<token>      token = base64url(json payload) + "." + base64url(mac)
 
-The payload says which alert, which person and until when; the MAC is HMAC-SHA256 with the
-gateway's link secret. A link opens a small page for that alert where that person can
-acknowledge or resolve it with one tap; any other alert or an expired link is refused.
+The payload says which alert, which person, when it was issued and until when; the MAC is
+HMAC-SHA256 with the gateway's link secret. A link opens a small page for that alert where
+that person can acknowledge or resolve it with one tap; any other alert, an expired link,
+or a link issued before the person's tokens were revoked (or the person removed) is
+refused.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class LinkError(Exception):
 class LinkClaim:
     alert_id: int
     person_id: str
+    issued_at: datetime
     expires_at: datetime
 
 
@@ -47,7 +50,10 @@ class LinkSigner:
 
     def token(self, alert_id: int, person_id: str, now: datetime) -> str:
         expires = int((now + self.valid_for).timestamp())
-        payload = _b64(json.dumps({"a": alert_id, "p": person_id, "e": expires}).encode())
+        issued = round(now.timestamp(), 3)
+        payload = _b64(
+            json.dumps({"a": alert_id, "p": person_id, "i": issued, "e": expires}).encode()
+        )
         return f"{payload}.{self._mac(payload)}"
 
     def url(self, alert_id: int, person_id: str, now: datetime) -> str:
@@ -64,6 +70,7 @@ class LinkSigner:
             claim = LinkClaim(
                 alert_id=int(data["a"]),
                 person_id=str(data["p"]),
+                issued_at=datetime.fromtimestamp(float(data["i"]), tz=now.tzinfo),
                 expires_at=datetime.fromtimestamp(int(data["e"]), tz=now.tzinfo),
             )
         except (ValueError, KeyError, TypeError) as exc:

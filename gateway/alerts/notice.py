@@ -8,7 +8,13 @@ words from it. Version 1 (docs/webhooks.md):
      "state": "raised", "device_id": "door-b1-u1", "kind": "door",
      "location": [{"level": "district", "id": "d1", "name": "示例区"}, ...],
      "place": "阳光社区 / 第1网格 / 1号楼 / 1单元 / 单元门",
-     "opened_at": "...", "due_at": "...", "raised_at": "...", "cleared_at": null, ...}}
+     "episode": 1, "opened_at": "...", "due_at": "...", "raised_at": "...",
+     "cleared_at": null, ...}}
+
+The times are the episode's: an alert reopened (its condition back soon after it cleared)
+says when the new episode opened, fell due and was raised; GET /alerts/{id} lists every
+episode. Version 2 (several events per POST, gateway/channels/webhook.py) carries a list
+of these bodies, each with its idempotency key.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gateway.alerts.model import Alert
+from gateway.store.records import Alert
 
 VERSION = 1
 
@@ -39,6 +45,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "kind": alert.kind,
         "location": [{"level": n.level.value, "id": n.id, "name": n.name} for n in alert.location],
         "place": alert.place,
+        "episode": alert.episode,  # 2 and up: the condition came back soon after it cleared
         "opened_at": _iso(alert.opened_at),
         "due_at": _iso(alert.due_at),
         "raised_at": _iso(alert.raised_at),

@@ -1,44 +1,55 @@
-"""Who is told about an alert event, through which channel.
+"""Who is told about an alert event, through which channel: the routing file's decision
+(gateway/alerts/routes.py) turned into the messages to queue. Pure: an alert, the event
+and the time in; the messages out. The alert stage queues them in the step that decided
+the event, so a message exists exactly when the change it describes does.
 
-`Router(alert, event)` runs inside the store's transaction that records the event, so the
-outbox rows exist exactly when the alert change does.
+- `channels`: a plain copy of the event to each channel named (or every channel of a type).
+- `on_duty`: the people on duty for the alert's place at its escalation level; if none is
+  on duty there, the next level up (grid worker → grid leader → community → street). Or
+  one role only, without climbing.
+- `people`, `assignee`: those people, whatever their duty hours.
+- `residents`: the phones the site lists for the alert's unit, by SMS only.
 
-- Webhooks get every raised and cleared event (integrations mirror the alert stream).
-- With a roster, raised / escalated / reminded events go to the people on duty at the
-  alert's escalation level for its place: the grid workers of its grid first; if none is on
-  duty, the next level up (grid leader → community → street). Each person is reached on
-  the channels their roster entry names (a channel instance's name, or a channel type).
-  An assigned alert goes to the person it was assigned to.
-- Without a roster, every configured chat/MQTT channel gets raised and cleared events.
+A person is reached on the channels their roster entry names (a channel's name, or a
+type). SMS goes to each person alone, with a signed link to act on the alert; any other
+channel gets one message per event however many routes and people lead to it: a webhook
+that gets every event and is also a person's channel is sent one copy, which names the
+people it is for. Residents' phone numbers go to the SMS channel and nowhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.alerts.links import LinkSigner
-from gateway.alerts.model import Alert
 from gateway.alerts.notice import notice
-from gateway.config import WebhookTarget
-from gateway.places.roster import LADDER, Person, Roster
-from gateway.store.db import OutboxEntry
+from gateway.alerts.routes import Decision, EventFacts, Notify, Routes
+from gateway.places.roster import LADDER, Person, Role, Roster
+from gateway.store.records import Alert
 
-# events forwarded to webhooks: raised and cleared (the rule engine's words)
-FORWARDED_EVENTS = frozenset({"alert.raised", "alert.cleared"})
-# events that go to people
-PEOPLE_EVENTS = frozenset({"alert.raised", "alert.escalated", "alert.reminded"})
-# channels whose one message reaches one person (the others post to a group); a webhook a
-# person names is their own integration (an app, a pager), so it is addressed per person
-PERSONAL_CHANNELS = frozenset({"sms", "webhook"})
+PERSONAL_CHANNELS = frozenset({"sms"})  # one message reaches one phone
 
 
 @dataclass(frozen=True)
 class ChannelRef:
     type: str
     name: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message to queue for one alert event."""
+
+    channel: str
+    target: str
+    body: dict[str, Any]
+    idempotency_key: str
+    is_dispatch: bool  # addressed to people: the alert becomes dispatched
+    routes: tuple[str, ...]  # the routes that chose it
 
 
 def recipients(
@@ -57,147 +68,184 @@ def recipients(
     return len(LADDER) - 1, []
 
 
+@dataclass
+class _Draft:
+    """A message being put together from every decision that leads to one receiver."""
+
+    ref: ChannelRef
+    routes: list[str] = field(default_factory=list)
+    people: list[Person] = field(default_factory=list)
+    phones: tuple[str, ...] = ()  # residents
+    is_dispatch: bool = False
+
+
 class Router:
     def __init__(
         self,
         *,
-        webhooks: list[WebhookTarget],
+        routes: Routes,
         channels: list[ChannelRef],
         roster: Roster,
         tz: ZoneInfo,
-        now: Callable[[], datetime],
         links: LinkSigner | None = None,
-        resident_phones: dict[str, tuple[str, ...]] | None = None,
-        resident_rules: frozenset[str] = frozenset({"door_left_open"}),
+        resident_phones: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
-        self._webhooks = webhooks
+        self.routes = routes
         self._channels = channels
         self._roster = roster
         self._tz = tz
-        self._now = now
         self._links = links
         self._resident_phones = resident_phones or {}
-        self._resident_rules = resident_rules
 
-    def __call__(self, alert: Alert, event: str) -> list[OutboxEntry]:
+    def replace_routes(self, routes: Routes) -> None:
+        self.routes = routes
+
+    def decisions(self, alert: Alert, event: str, now: datetime) -> list[Decision]:
+        facts = EventFacts(
+            event=event.removeprefix("alert."),
+            rule_id=alert.rule_id,
+            kind=alert.kind,
+            severity=alert.severity,
+            node_ids=alert.node_ids,
+            at=now,
+        )
+        return self.routes.decide(facts, self._tz)
+
+    def __call__(self, alert: Alert, event: str, now: datetime) -> list[Entry]:
+        """The messages `event` of `alert` causes; none for an inhibited alert (a larger
+        alert covers it: the building is dark, its devices are not told one by one)."""
+        if alert.is_inhibited:
+            return []
+        drafts: dict[tuple[str, ...], _Draft] = {}
+        for decision in self.decisions(alert, event, now):
+            self._add(drafts, decision, alert, now)
         body = notice(alert, event)
-        short = event.removeprefix("alert.") + _reopen_mark(alert)
-        entries: list[OutboxEntry] = []
-        if event in FORWARDED_EVENTS:
-            entries.extend(
-                OutboxEntry(
-                    channel="webhook",
-                    target=t.name,
-                    body=body,
-                    # stable across retries and restarts: a receiver can drop repeats
-                    idempotency_key=f"alert-{alert.id}-{short}-{t.name}",
-                )
-                for t in self._webhooks
-            )
-        entries.extend(self._to_residents(alert, event, body))
-        if not self._roster.people:
-            if event in FORWARDED_EVENTS:
-                entries.extend(
-                    OutboxEntry(c.type, c.name, body, f"alert-{alert.id}-{short}-{c.name}")
-                    for c in self._channels
-                    if c.type not in PERSONAL_CHANNELS  # webhooks got theirs above
-                )
-            return entries
-        people = self._people_for(alert, event)
-        if people:
-            entries.extend(self._to_people(alert, event, body, people))
-        return entries
+        return [self._entry(alert, event, body, key, d, now) for key, d in drafts.items()]
 
-    def _to_residents(self, alert: Alert, event: str, body: dict[str, object]) -> list[OutboxEntry]:
-        """A reminder SMS to the residents of a unit whose door was left open.
+    # ---- from a decision to drafts ----------------------------------------------------
 
-        The SMS channel applies per-number limits and quiet hours (audience: residents).
-        """
-        if event != "alert.raised" or alert.rule_id not in self._resident_rules:
-            return []
-        phones = self._resident_phones.get(alert.node_ids[-1], ())
-        sms = next((c for c in self._channels if c.type == "sms"), None)
-        if not phones or sms is None:
-            return []
-        recipients = [{"person_id": None, "name": None, "phone": p} for p in phones]
-        return [
-            OutboxEntry(
-                sms.type,
-                sms.name,
-                {**body, "audience": "residents", "recipients": recipients},
-                f"alert-{alert.id}-residents-{alert.reopened}-{sms.name}",
-            )
-        ]
-
-    def _people_for(self, alert: Alert, event: str) -> list[Person]:
-        if event == "alert.assigned" and alert.assigned_to:
-            person = self._roster.people.get(alert.assigned_to)
-            return [person] if person is not None else []
-        if event not in PEOPLE_EVENTS:
-            return []
-        _, people = recipients(self._roster, alert, self._now(), self._tz)
-        return people
-
-    def _resolve(self, wanted: str) -> ChannelRef | None:
-        for c in self._channels:
-            if c.name == wanted:
-                return c
-        return next((c for c in self._channels if c.type == wanted), None)
-
-    def _to_people(
-        self, alert: Alert, event: str, body: dict[str, object], people: list[Person]
-    ) -> list[OutboxEntry]:
-        # the n-th reminder or escalation is a new message, not a retry of the last one
-        serial = {"alert.reminded": alert.reminders, "alert.escalated": alert.escalation_level}
-        key = f"alert-{alert.id}-{event.removeprefix('alert.')}-{serial.get(event, 0)}"
-        key += _reopen_mark(alert)
-        groups: dict[ChannelRef, list[Person]] = {}
-        for person in people:
+    def _add(
+        self, drafts: dict[tuple[str, ...], _Draft], decision: Decision, alert: Alert, now: datetime
+    ) -> None:
+        notify = decision.notify
+        if notify.channels is not None:
+            for ref in self._refs(notify.channels):
+                if ref.type in PERSONAL_CHANNELS:
+                    continue  # an SMS needs a person or a resident to go to
+                self._draft(drafts, (ref.type, ref.name), ref, decision.route)
+            return
+        if notify.residents is not None:
+            phones = self._resident_phones.get(alert.node_ids[-1], ())
+            for ref in self._refs((notify.residents,)):
+                if ref.type == "sms" and phones:
+                    draft = self._draft(drafts, ("sms", ref.name, "residents"), ref, decision.route)
+                    draft.phones = phones
+            return
+        for person in self._people(notify, alert, now):
             for wanted in person.channels:
-                ref = self._resolve(wanted)
-                if ref is not None and person not in groups.setdefault(ref, []):
-                    groups[ref].append(person)
-        entries = []
-        now = self._now()
-        for ref, members in groups.items():
-            if ref.type in PERSONAL_CHANNELS:
-                for person in members:
+                for ref in self._refs((wanted,))[:1]:  # a type a person names: its first
+                    key = (ref.type, ref.name, person.id) if ref.type in PERSONAL_CHANNELS else (
+                        ref.type, ref.name,
+                    )  # fmt: skip
                     if ref.type == "sms" and person.phone is None:
                         continue
-                    entries.append(
-                        OutboxEntry(
-                            ref.type,
-                            ref.name,
-                            {**body, **self._addressed(alert, [person], now, with_link=True)},
-                            f"{key}-{ref.name}-{person.id}",
-                            is_dispatch=True,
-                        )
-                    )
-                continue
-            entries.append(
-                OutboxEntry(
-                    ref.type,
-                    ref.name,
-                    {**body, **self._addressed(alert, members, now, with_link=False)},
-                    f"{key}-{ref.name}",
-                    is_dispatch=True,
-                )
-            )
-        return entries
+                    draft = self._draft(drafts, key, ref, decision.route)
+                    draft.is_dispatch = True
+                    if person not in draft.people:
+                        draft.people.append(person)
 
-    def _addressed(
-        self, alert: Alert, people: list[Person], now: datetime, *, with_link: bool
-    ) -> dict[str, object]:
-        extra: dict[str, object] = {
-            "recipients": [{"person_id": p.id, "name": p.name, "phone": p.phone} for p in people],
-            "escalation_level": alert.escalation_level,
-        }
-        if with_link and self._links is not None and len(people) == 1:
-            extra["link"] = self._links.url(alert.id, people[0].id, now)
-        return extra
+    def _draft(
+        self,
+        drafts: dict[tuple[str, ...], _Draft],
+        key: tuple[str, ...],
+        ref: ChannelRef,
+        route: str,
+    ) -> _Draft:
+        draft = drafts.setdefault(key, _Draft(ref))
+        if route not in draft.routes:
+            draft.routes.append(route)
+        return draft
+
+    def _refs(self, wanted: tuple[str, ...]) -> list[ChannelRef]:
+        """Channels by name, or every channel of a type."""
+        out: list[ChannelRef] = []
+        for name in wanted:
+            named = [c for c in self._channels if c.name == name]
+            for ref in named or [c for c in self._channels if c.type == name]:
+                if ref not in out:
+                    out.append(ref)
+        return out
+
+    def _people(self, notify: Notify, alert: Alert, now: datetime) -> list[Person]:
+        people = self._roster.people
+        if notify.on_duty == "ladder":
+            return recipients(self._roster, alert, now, self._tz)[1]
+        if notify.on_duty is not None:
+            role = Role(notify.on_duty)
+            return [
+                p
+                for p in self._roster.responders(alert.node_ids, role)
+                if p.is_on_duty(now, self._tz)
+            ]
+        if notify.people is not None:
+            return [people[p] for p in notify.people if p in people]
+        if notify.assignee and alert.assigned_to in people:
+            return [people[alert.assigned_to]]
+        return []
+
+    # ---- drafts to entries ------------------------------------------------------------
+
+    def _entry(
+        self,
+        alert: Alert,
+        event: str,
+        body: dict[str, Any],
+        key: tuple[str, ...],
+        draft: _Draft,
+        now: datetime,
+    ) -> Entry:
+        ref = draft.ref
+        if draft.phones:
+            extra: dict[str, Any] = {
+                "audience": "residents",
+                "recipients": [{"person_id": None, "name": None, "phone": p} for p in draft.phones],
+            }
+            who = "residents"
+        elif draft.people:
+            extra = {
+                "recipients": [
+                    {"person_id": p.id, "name": p.name, "phone": p.phone} for p in draft.people
+                ],
+                "escalation_level": alert.escalation_level,
+            }
+            if self._links is not None and len(draft.people) == 1:
+                extra["link"] = self._links.url(alert.id, draft.people[0].id, now)
+            who = key[2] if len(key) > 2 else ""
+        else:
+            extra, who = {}, ""
+        return Entry(
+            channel=ref.type,
+            target=ref.name,
+            body={**body, **extra},
+            idempotency_key=idempotency_key(alert, event, ref.name, who),
+            is_dispatch=draft.is_dispatch,
+            routes=tuple(draft.routes),
+        )
 
 
-def _reopen_mark(alert: Alert) -> str:
-    """Part of an idempotency key: a reopened alert's raise and clear are new messages,
-    not repeats of the first ones (which the outbox would drop as already queued)."""
-    return f"-r{alert.reopened}" if alert.reopened else ""
+def idempotency_key(alert: Alert, event: str, target: str, who: str = "") -> str:
+    """Stable across retries and restarts (a receiver can drop repeats), new for each
+    episode, reminder, escalation and assignee (the n-th reminder is a new message, not a
+    retry of the last): `alert-7-e1-raised-ops`, `alert-7-e2-reminded3-sms-w-g1`."""
+    short = event.removeprefix("alert.")
+    if short == "reminded":
+        short += str(alert.reminders)
+    elif short == "escalated":
+        short += str(alert.escalation_level)
+    elif short == "assigned":
+        short += "-" + (alert.assigned_to or "")
+    key = f"alert-{alert.id}-e{alert.episode}-{short}-{target}"
+    return f"{key}-{who}" if who else key
+
+
+Route = Callable[[Alert, str, datetime], list[Entry]]

@@ -6,9 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.alerts.model import Alert, AlertState, Resolution, Transition
-from gateway.pipeline.devices import DoorState
 from gateway.places.site import Level, Mount, Node
+from gateway.store.records import Alert, AlertState, DoorState, Episode, Resolution, Transition
 from rules.model import Severity
 from sensors.kinds import Kind
 
@@ -56,6 +55,7 @@ class AlertOut(BaseModel):
     kind: str
     location: list[NodeOut] = Field(description="from the district down to the device's node")
     place: str = Field(description="the place in words, from the community down")
+    episode: int = Field(description="1; 2 and up once reopened (the times are the episode's)")
     opened_at: datetime = Field(description="when the condition began (event time)")
     due_at: datetime | None = Field(description="for held rules: when the alert was due")
     raised_at: datetime
@@ -91,6 +91,7 @@ class AlertOut(BaseModel):
             kind=a.kind,
             location=[NodeOut.of(n) for n in a.location],
             place=a.place,
+            episode=a.episode,
             opened_at=a.opened_at,
             due_at=a.due_at,
             raised_at=a.raised_at,
@@ -120,9 +121,28 @@ class CommentOut(BaseModel):
     text: str
 
 
+class EpisodeOut(BaseModel):
+    number: int
+    opened_at: datetime
+    due_at: datetime | None
+    raised_at: datetime
+    cleared_at: datetime | None
+
+    @classmethod
+    def of(cls, e: Episode) -> EpisodeOut:
+        return cls(
+            number=e.number,
+            opened_at=e.opened_at,
+            due_at=e.due_at,
+            raised_at=e.raised_at,
+            cleared_at=e.cleared_at,
+        )
+
+
 class AlertDetail(AlertOut):
     history: list[TransitionOut]
     comments: list[CommentOut]
+    episodes: list[EpisodeOut] = Field(description="every time the condition held, first first")
 
 
 class AckBody(_Body):
@@ -186,6 +206,11 @@ class DeviceOut(BaseModel):
         None, description="no report for longer than the kind allows (offline by silence)"
     )
     fields: dict[str, bool | int | float | str] = Field(description="last value of each field")
+    clock_skew_s: float | None = Field(
+        None,
+        description="the device's clock minus the gateway's at its last reading that carried "
+        "a time of its own (None: its readings carry none)",
+    )
 
 
 class StateChangeOut(BaseModel):
@@ -236,6 +261,13 @@ class IngestStatsOut(BaseModel):
     rejected: int
     rejections: list[RejectionOut]
     inbox_full_waits: int
+    skewed: dict[str, int] = Field(
+        description="adapter -> readings whose device clock was more than 2 s off the gateway's"
+    )
+    timers_held: int = Field(
+        description="timers that came due while messages received before them still waited "
+        "(they fired once those were applied: late, never false)"
+    )
 
 
 class HealthOut(BaseModel):

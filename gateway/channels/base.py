@@ -1,4 +1,7 @@
-"""The one interface every channel implements."""
+"""The one interface every channel implements: `deliver` one row, answering delivered,
+retry later, or give up. Two optional abilities: `Batching` (several rows in one send,
+in order: a version-2 webhook) and `Digesting` (a send budget, with digests beyond it:
+chat robots). `concurrency` bounds the sends in flight to one target (default 1)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from gateway.channels.ratelimit import Window
-from gateway.store.db import Delivery
+from gateway.store.records import Delivery
 
 
 class Outcome(StrEnum):
@@ -30,6 +33,16 @@ class Channel(Protocol):
     name: str
 
     async def deliver(self, delivery: Delivery) -> Result: ...
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """A channel that takes up to `max_batch` rows in one send (one HTTP request), in the
+    order given; one result for all of them."""
+
+    max_batch: int
+
+    async def deliver_batch(self, deliveries: list[Delivery]) -> Result: ...
 
 
 @runtime_checkable

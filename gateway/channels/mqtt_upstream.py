@@ -27,7 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.channels import text
 from gateway.channels.base import Outcome, Result
 from gateway.config import MqttChannel
-from gateway.store.db import Delivery
+from gateway.store.records import Delivery
 
 log = logging.getLogger(__name__)
 

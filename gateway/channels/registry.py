@@ -12,7 +12,7 @@ from gateway.channels.base import Channel
 from gateway.channels.dingtalk import Dingtalk
 from gateway.channels.mqtt_upstream import MqttUpstream
 from gateway.channels.sms import Sms
-from gateway.channels.webhook import Webhook
+from gateway.channels.webhook import BatchWebhook, Webhook
 from gateway.channels.wecom import Wecom
 from gateway.config import (
     ChannelSettings,
@@ -46,7 +46,11 @@ def build_channels(
         channels[(kind, name)] = channel
 
     for hook in webhooks:
-        add("webhook", hook.name, Webhook(hook, http_client))
+        add(
+            "webhook",
+            hook.name,
+            BatchWebhook(hook, http_client) if hook.version == 2 else Webhook(hook, http_client),
+        )
     for item in settings:
         if isinstance(item, WecomChannel):
             add(item.type, item.name, Wecom(item, http_client, tz))

@@ -39,7 +39,7 @@ from gateway.channels import text
 from gateway.channels.base import Outcome, Result
 from gateway.channels.ratelimit import KeyedWindows
 from gateway.config import SmsChannel
-from gateway.store.db import Delivery
+from gateway.store.records import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from gateway.channels import text
 from gateway.channels.base import Outcome, Result
 from gateway.channels.ratelimit import Window
 from gateway.config import WecomChannel
-from gateway.store.db import Delivery
+from gateway.store.records import Delivery
 
 MAX_CONTENT_BYTES = 4000  # WeCom's markdown limit is 4096 bytes
 DIGEST_MAX_ITEMS = 10  # lines per digest message: 10 stay well under the byte limit

@@ -60,6 +60,8 @@ class Message(NamedTuple):
     received_at: datetime
     mid: int
     qos: int
+    dup: bool = False  # the broker sends it again (after a reconnect): maybe applied already
+    link: int = 0  # the connection it came on: a packet id means something on that one only
 
 
 class Inbox:
@@ -82,6 +84,10 @@ class Inbox:
     def put(self, message: Message) -> None:
         self._items.append(message)
         self._ready.set()
+
+    def oldest_received_at(self) -> datetime | None:
+        """When the oldest message still waiting arrived (None: none waits)."""
+        return self._items[0].received_at if self._items else None
 
     def when_room(self, callback: Callable[[], None]) -> None:
         """Call `callback()` once the pipeline has taken messages (reading paused)."""
@@ -113,7 +119,7 @@ class BufferedClient(mqtt.Client):
     but the common case is left to it); `_packet_queue` takes any bytes to write (paho's
     own `ack` queues a 4-byte PUBACK through it per message)."""
 
-    on_publish_packet: Any = None  # (topic, payload, mid, qos) for PUBLISH decoded here
+    on_publish_packet: Any = None  # (topic, payload, mid, qos, dup) for PUBLISH decoded here
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -159,7 +165,7 @@ class BufferedClient(mqtt.Client):
             return super()._handle_publish()  # paho says what is wrong with it
         if has_properties or not topic:  # an empty topic: a v5 topic alias, paho's
             return super()._handle_publish()
-        take(topic, bytes(packet[end + 1 :]), mid, qos)
+        take(topic, bytes(packet[end + 1 :]), mid, qos, bool(header & 0x08))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -225,6 +231,34 @@ class MqttIngest:
         self._is_stopping = False
         self._task: asyncio.Task[None] | None = None
         self._now = datetime.now(UTC)  # arrival stamp of the burst being read
+        # whether messages may be waiting for us beyond the inbox (see `is_caught_up`)
+        self._is_behind = False
+        self._is_drained = False  # the last read found the socket empty
+        self._unacked = 0  # QoS 1 messages taken and not yet acknowledged
+        self._link = 0  # counts connections
+
+    def is_caught_up(self) -> bool:
+        """Whether every message the broker sent us so far is in the inbox. Not when the
+        socket was left with bytes unread (the inbox full, or a burst cut short) or the
+        broker may be holding messages back for want of our acknowledgements (Receive
+        Maximum reached: a queue at the broker); again once the socket is read to the end,
+        the inbox is empty and few messages wait for acknowledgement. True while not
+        connected: nothing arrives then, and timers must not wait for a broker that is
+        down."""
+        if self._sock is None:
+            return True
+        return not self._is_behind and self._unacked < RECEIVE_MAXIMUM
+
+    def _behind(self) -> None:
+        self._is_behind = True
+        self._is_drained = False
+
+    def _catch_up(self) -> None:
+        """Caught up once the socket was read to the end, the inbox is empty and few
+        messages wait for our acknowledgement (with many, the broker may be holding more
+        back for us: it sends them as soon as we acknowledge)."""
+        if self._is_drained and self._unacked < RECEIVE_MAXIMUM // 2 and not len(self._inbox):
+            self._is_behind = False
 
     # ---- life cycle ----------------------------------------------------------------
 
@@ -318,6 +352,9 @@ class MqttIngest:
 
     def _opened(self, sock: Any) -> None:
         self._client.reset_buffer()
+        self._unacked = 0  # what the last connection left unacknowledged comes again
+        self._is_behind = False
+        self._link += 1
         self._sock = sock
         self._fd = sock.fileno()
         self._resume()
@@ -377,17 +414,22 @@ class MqttIngest:
         self._now = datetime.now(UTC)  # one arrival stamp per burst read
         client = self._client
         inbox = self._inbox
+        self._is_drained = False
         for _ in range(READ_BURST):
             before = len(inbox)
             rc = client.loop_read()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
                 return  # paho has closed the connection and told on_disconnect
             if inbox.is_full:
+                self._behind()
                 self._pause()
                 return
             if len(inbox) == before and not self._more_waiting():
+                self._is_drained = True
+                self._catch_up()
                 return  # the socket had no more (or only a control packet)
         if self._more_waiting():
+            self._behind()
             assert self._loop is not None  # noqa: S101
             self._loop.call_soon(self._readable)
 
@@ -404,8 +446,15 @@ class MqttIngest:
         """Acknowledge messages whose effects are committed (queued; the writer sends)."""
         if self._sock is None:
             return  # the connection they came on is gone: the broker sends them again
-        self._client.ack_all([m.mid for m in messages if m.qos == 1])
-        for m in messages:
+        # a message of an earlier connection comes again on this one under another packet
+        # id; its own id may now name another message, not yet committed: never ack it
+        current = [m for m in messages if m.link == self._link]
+        mids = [m.mid for m in current if m.qos == 1]
+        self._unacked = max(0, self._unacked - len(mids))
+        self._client.ack_all(mids)
+        if self._is_behind:
+            self._catch_up()
+        for m in current:
             if m.qos == 2:  # QoS 2: paho's own exchange
                 self._client.ack(m.mid, m.qos)
 
@@ -472,10 +521,24 @@ class MqttIngest:
             log.warning("mqtt_disconnected reason=%s (connecting again with backoff)", reason_code)
         self._on_loop(self._lost.set)
 
-    def _on_publish_packet(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
-        self._inbox.put(Message(topic, payload, self._now, mid, qos))
+    def _on_publish_packet(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool) -> None:
+        self._unacked += qos == 1
+        if self._unacked >= RECEIVE_MAXIMUM:
+            self._is_behind = True
+        self._inbox.put(Message(topic, payload, self._now, mid, qos, dup, self._link))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._unacked += message.qos == 1
+        if self._unacked >= RECEIVE_MAXIMUM:
+            self._is_behind = True
         self._inbox.put(
-            Message(message.topic, bytes(message.payload), self._now, message.mid, message.qos)
+            Message(
+                message.topic,
+                bytes(message.payload),
+                self._now,
+                message.mid,
+                message.qos,
+                bool(message.dup),
+                self._link,
+            )
         )

@@ -1,75 +1,86 @@
-"""Device state as the gateway knows it: last readings, when the state changed, online.
+"""What a reading does to a device's state, and at which instant.
 
-`advance(state, reading)` returns a new state, or None when the reading is older than what
-was already applied (out of order) and must be counted, not applied. `repeat(state,
-reading)` is the hot path's shortcut for the commonest message of all, a sensor repeating
-what it said last (a heartbeat): only the two instants move, in place.
+Event time and arrival time (docs/rules.md, "Event time and arrival time"): readings are
+applied in the order they arrive, as MQTT delivers them per device; the device's own time
+is believed within bounds: never later than the gateway's clock (a bridge whose clock
+runs ahead must not delay an alert or show a door open "since" a time to come), never
+earlier than the rules' lateness bound, and never earlier than the device's last
+reading (time does not run backwards for one device). A bridge whose clock steps back
+(an NTP correction) therefore cannot make its next, correctly stamped reading look older
+than the one before: it is applied, at the instant of the one before. Each reading with
+a time of its own says how far the device's clock is off (`clock_skew_s`).
+
+A redelivery (MQTT's DUP flag, after a reconnect or a restart) of a reading already
+applied is a duplicate; so is the same stamped reading twice. `repeat` is the hot path's
+shortcut for the commonest message of all, a sensor repeating what it said last (a
+heartbeat): only the instants move, in place.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
-from enum import StrEnum
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
+from gateway.store.devices import shared_fields
+from gateway.store.records import DeviceState
 from sensors.kinds import KINDS, Kind
-from sensors.reading import FieldValue, Reading
-from sensors.shared import SharedDicts
+from sensors.reading import Reading
 
 
-class DoorState(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
-    OFFLINE = "offline"
-    UNKNOWN = "unknown"  # no report yet
+class Instant(NamedTuple):
+    """When a reading is applied, and what its own stamp said."""
+
+    at: datetime
+    stamp: datetime | None  # the device's own time (None: stamped on arrival)
+    skew_s: float | None  # stamp minus arrival
 
 
-@dataclass(slots=True)
-class DeviceState:
-    device_id: str
-    kind: Kind
-    fields: dict[str, FieldValue]
-    changed_at: datetime | None  # event time the state field last changed
-    last_event_at: datetime | None
-    last_seen_at: datetime  # arrival of the last message of any sort
-    is_online: bool | None  # None: never said
-
-    def is_silent(self, now: datetime) -> bool:
-        """No report for longer than the kind allows: the last state is no longer known."""
-        limit = KINDS[self.kind].offline_after_s
-        return limit is not None and (now - self.last_seen_at).total_seconds() > limit
-
-    def door_state(self, now: datetime) -> DoorState:
-        if self.is_online is False:
-            return DoorState.OFFLINE
-        if self.is_silent(now):
-            # a door that went silent while open may still be open: never say "closed"
-            return DoorState.UNKNOWN
-        value = self.fields.get("open")
-        if value is None:
-            return DoorState.UNKNOWN
-        return DoorState.OPEN if value else DoorState.CLOSED
+def instant_of(
+    reading: Reading,
+    state: DeviceState | None,
+    now: datetime,
+    max_lateness: timedelta,
+    *,
+    follows_wall: bool = True,
+) -> Instant:
+    """The instant a reading is applied at (see the module's notes). `follows_wall`:
+    False when the gateway's clock is the readings' own (a replay or an accelerated
+    simulation), where their times are the clock and no skew is measured."""
+    stamp = reading.event_at
+    has_stamp = stamp != reading.received_at
+    at = stamp
+    skew = None
+    if follows_wall:
+        at = min(max(stamp, now - max_lateness), now)
+        if has_stamp:
+            skew = round((stamp - reading.received_at).total_seconds(), 3)
+    if state is not None and state.last_event_at is not None and at < state.last_event_at:
+        at = state.last_event_at
+    return Instant(at, stamp if has_stamp else None, skew)
 
 
-def is_duplicate(state: DeviceState | None, reading: Reading) -> bool:
-    """The same reading again: same event time, nothing new in it (an MQTT redelivery after
-    a reconnect, or a sensor repeating itself). Applying it twice must change nothing."""
-    return (
-        state is not None
-        and reading.kind != Kind.AVAILABILITY
-        and state.last_event_at == reading.event_at
-        and all(state.fields.get(k) == v for k, v in reading.fields.items())
+def is_duplicate(state: DeviceState | None, reading: Reading, moment: Instant, dup: bool) -> bool:
+    """A reading already applied: a redelivery stamped no later than the last stamp, or
+    the same stamp with nothing new in it. (A redelivery stamped on arrival cannot be
+    told from news: it is applied again, in its order.)"""
+    if state is None or moment.stamp is None or state.last_stamp_at is None:
+        return False
+    if reading.kind == Kind.AVAILABILITY:
+        return False
+    if dup and moment.stamp <= state.last_stamp_at:
+        return True
+    return moment.stamp == state.last_stamp_at and all(
+        state.fields.get(k) == v for k, v in reading.fields.items()
     )
 
 
-def repeat(state: DeviceState | None, reading: Reading) -> bool:
-    """If `reading` only repeats what the device last said (newer, same fields, and the
-    device was online), move its instants forward in place and say so."""
+def repeat(state: DeviceState | None, reading: Reading, moment: Instant) -> bool:
+    """If `reading` only repeats what the device last said (same fields, and the device
+    was online), move its instants forward in place and say so."""
     if (
         state is None
         or state.is_online is not True
         or state.last_event_at is None
-        or reading.event_at < state.last_event_at
         or reading.kind == Kind.AVAILABILITY
     ):
         return False
@@ -77,33 +88,38 @@ def repeat(state: DeviceState | None, reading: Reading) -> bool:
     for name, value in reading.fields.items():
         if fields.get(name, _MISSING) != value:
             return False
-    state.last_event_at = reading.event_at
+    state.last_event_at = moment.at
     state.last_seen_at = reading.received_at
+    if moment.stamp is not None:
+        state.last_stamp_at = moment.stamp
+        state.clock_skew_s = moment.skew_s
     return True
 
 
 _MISSING = object()
 
 
-# Field dicts of a state are never changed in place (`advance` copies), so devices that
-# say the same can share one.
-_FIELDS = SharedDicts(4096)
-shared = _FIELDS.share
-
-
-def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceState | None:
-    """Apply `reading` to a device of `kind`; None when the reading is out of order."""
+def advance(
+    state: DeviceState | None, reading: Reading, kind: Kind, moment: Instant
+) -> DeviceState:
+    """Apply `reading` to a device of `kind` at `moment`; a new state (the old one is
+    shared with the store's pending write and is not changed)."""
     if reading.kind == Kind.AVAILABILITY:
         online = bool(reading.fields["online"])
         if state is None:
             return DeviceState(reading.device_id, kind, {}, None, None, reading.received_at, online)
-        return replace(state, is_online=online, last_seen_at=reading.received_at)
-    if (
-        state is not None
-        and state.last_event_at is not None
-        and reading.event_at < state.last_event_at
-    ):
-        return None
+        return DeviceState(
+            state.device_id,
+            state.kind,
+            state.fields,
+            state.changed_at,
+            state.last_event_at,
+            reading.received_at,
+            online,
+            state.clock_skew_s,
+            state.changes,
+            state.last_stamp_at,
+        )
     state_field = KINDS[kind].state_field
     fields = dict(state.fields) if state is not None else {}
     changed_at = state.changed_at if state is not None else None
@@ -112,15 +128,18 @@ def advance(state: DeviceState | None, reading: Reading, kind: Kind) -> DeviceSt
         and state_field in reading.fields
         and (state is None or fields.get(state_field) != reading.fields[state_field])
     ):
-        changed_at = reading.event_at
+        changed_at = moment.at
     fields.update(reading.fields)
     return DeviceState(
         device_id=state.device_id if state is not None else reading.device_id,
         kind=kind,
-        fields=shared(fields),
+        fields=shared_fields(fields),
         changed_at=changed_at,
-        last_event_at=reading.event_at,
+        last_event_at=moment.at,
         last_seen_at=reading.received_at,
         # a reading is proof of life, whatever the availability topic said last
         is_online=True,
+        clock_skew_s=moment.skew_s if moment.stamp is not None else None,
+        changes=state.changes if state is not None else 0,
+        last_stamp_at=moment.stamp if moment.stamp is not None else None,
     )

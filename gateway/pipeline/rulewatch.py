@@ -1,4 +1,4 @@
-"""Reload the rules when their file (or folder) changes, without a restart.
+"""Reload the rules (or the routing) when their file or folder changes, without a restart.
 
 A changed file is loaded and checked like at start; if it is bad, the error is logged with
 `path:line: reason` and the rules in force stay. Polls a fingerprint (names, sizes, mtimes)
@@ -11,13 +11,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
-from rules.model import RuleFile, load_rules
 from sensors.errors import FileError
 
 log = logging.getLogger(__name__)
 
 POLL_S = 2.0
+T = TypeVar("T")
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -34,9 +35,16 @@ def fingerprint(path: Path) -> Fingerprint:
     return tuple(out)
 
 
-async def watch_rules(
-    path: Path, apply: Callable[[RuleFile], Awaitable[None]], *, poll_s: float = POLL_S
+async def watch_file(
+    path: Path,
+    load: Callable[[Path], T],
+    apply: Callable[[T], Awaitable[None]],
+    what: str,
+    *,
+    poll_s: float = POLL_S,
 ) -> None:
+    """Load `path` again whenever it changes and hand it to `apply`; a bad file is logged
+    and the one in force stays."""
     seen = await asyncio.to_thread(fingerprint, path)
     while True:
         await asyncio.sleep(poll_s)
@@ -45,9 +53,9 @@ async def watch_rules(
             continue
         seen = now
         try:
-            rules = await asyncio.to_thread(load_rules, path)
+            loaded = await asyncio.to_thread(load, path)
         except FileError as exc:
-            log.error("rules_refused keeping=in-force reason=%s", str(exc).replace("\n", " | "))
+            log.error("%s_refused keeping=in-force reason=%s", what, str(exc).replace("\n", " | "))
             continue
-        await apply(rules)
-        log.info("rules_reloaded path=%s rules=%d", path, len(rules.rules))
+        await apply(loaded)
+        log.info("%s_reloaded path=%s", what, path)

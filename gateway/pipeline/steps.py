@@ -1,42 +1,57 @@
-"""The hot path: messages → readings → device state → rule engine → one store write.
+"""The hot path: messages → readings → device state → rule engine → alert stage → one write.
 
 Two tasks feed it, both on the asyncio loop: ingest (batches of MQTT messages) and the
-timer (hold conditions coming due with no message at all). Each step runs under one lock,
-so the engine's decisions reach SQLite in the order they were made, and each step is one
-transaction. MQTT messages are acknowledged only after their step is committed.
+timer (hold conditions and alert deadlines coming due with no message at all). A step is
+decided under one lock, handed to the writer (gateway/store/writer.py), and the next step
+may be decided while it is written (at most `WRITES_IN_FLIGHT` at a time); the writer keeps
+their order. MQTT messages are acknowledged only once their step is committed; the outbox
+gets a step's messages then too.
+
+Overload makes alerts late, never false: a timer fires only in a step after which every
+message received so far is applied: the inbox empty, and the ingest caught up with the
+broker (`Ingest.is_caught_up`: the socket read to the end, the broker not holding
+messages back for our acknowledgements). A message still waiting may be the close that
+cancels the timer, whatever its own time. Under a backlog, timers wait for it to be
+worked off, and fire in the step that empties the inbox.
 
 One thing is written later than its step: what a repeated report moves (a sensor saying
-again what it said last, which is most of the traffic): the device's two instants and
-its offline watches (rule tracks that every report moves forward). Those are collected
-and written from `SEEN_FLUSH_S` on, each device once however many times it repeated
-itself meanwhile (rewriting a row per heartbeat cost more than all the rest of a step),
-`SEEN_CHUNK` devices per step so that no step grows long and holds up a timer. A crash
-loses about that long of them: an offline watch restored a second behind can only fall
-due a second early, for a device already silent for its kind's whole limit; never a state
-change, an alert or any other track. A stop writes them all.
+again what it said last, which is most of the traffic): the device's instants and its
+offline watches (rule tracks that every report moves forward). Those are collected and
+written from `SEEN_FLUSH_S` on, each device once however many times it repeated itself
+meanwhile, `SEEN_CHUNK` devices per step so that no step grows long. A crash loses about
+that long of them: an offline watch restored a second behind can only fall due a second
+early, for a device already silent for its kind's whole limit; never a state change, an
+alert or any other track. A stop writes them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
+from typing import Protocol
 
-from gateway.alerts.escalation import AlertPolicy
+from gateway.alerts.lifecycle import Raise
 from gateway.errors import StoreUnavailable
 from gateway.ingest.mqtt import Inbox, Message
-from gateway.pipeline.devices import DeviceState, advance, is_duplicate, repeat
+from gateway.pipeline.alerting import AlertStage
+from gateway.pipeline.devices import Instant, advance, instant_of, is_duplicate, repeat
 from gateway.places.registry import Registry
 from gateway.places.site import Placement, node_placement
 from gateway.runtime.clock import Clock, EventClock, wait_or_timeout
 from gateway.runtime.stats import Health
-from gateway.store.db import Batch, RaisedEvent, Route, Sighting, Store
-from rules.engine import AlertEvent, Engine, EventType, TrackKey
+from gateway.store import Store
+from gateway.store.records import Delivery, DeviceState, Sighting, StateChange
+from gateway.store.step import StepWrite
+from gateway.store.writer import Writer
+from rules.engine import AlertEvent, Engine, TrackKey
 from rules.model import RuleFile
 from sensors.adapt import AdapterSet
 from sensors.kinds import KINDS, Kind
@@ -47,20 +62,29 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 500
 SEEN_FLUSH_S = 1.0
 SEEN_CHUNK = 500
+WRITES_IN_FLIGHT = 2
+SKEW_TOLERANCE_S = 2.0  # a device clock off by more is counted as skewed
+
+
+class Ingest(Protocol):
+    def is_caught_up(self) -> bool:
+        """Every message the broker sent so far is in the inbox (True when disconnected)."""
+        ...
+
+
+# what `_timer_now` answers while messages wait to be applied: no timer is due by then
+NOTHING_DUE = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Accepted:
-    """A reading that passed every check, where its device stands, and whether it changed
-    the device's state (for sinks that keep changes only)."""
+    """A reading that passed every check (at the instant it is applied), where its device
+    stands, and whether it changed the device's state (for sinks that keep changes only)."""
 
     reading: Reading
     placement: Placement
     is_change: bool
     is_repeat: bool = False  # the same fields again: only the device's instants moved
-
-
-STORE_RETRY_MAX_S = 10.0
 
 
 def _change(accepted: Accepted) -> dict[str, object]:
@@ -81,43 +105,50 @@ class Pipeline:
         registry: Registry,
         adapters: AdapterSet,
         engine: Engine,
+        stage: AlertStage,
         store: Store,
-        route: Route,
+        writer: Writer,
         health: Health,
         clock: Clock,
         on_committed: Callable[[list[Message]], None],
-        on_alerts: Callable[[], None],
+        on_queued: Callable[[list[Delivery]], None],
         on_readings: Callable[[list[Accepted]], None] | None = None,
-        policy: AlertPolicy | None = None,
+        ingest: Ingest | None = None,
+        inbox: Inbox | None = None,
     ) -> None:
         self._registry = registry
         self._adapters = adapters
         self._engine = engine
+        self._stage = stage
         self._store = store
-        self._route = route
+        self._writer = writer
         self._health = health
         self._clock = clock
         self._now = clock.now
         self._clock_topic: str | None = None
         self._is_stopping = False
         self._on_committed = on_committed
-        self._on_alerts = on_alerts
+        self._on_queued = on_queued
         self._on_readings = on_readings
-        self._policy = policy or AlertPolicy()
+        self._ingest = ingest
+        self._inbox = inbox
         self._accepted: list[Accepted] = []  # readings of the step in hand
         self._lock = asyncio.Lock()
+        self._in_flight: deque[asyncio.Future[list[Delivery]]] = deque()
         self._timer_wake = asyncio.Event()
         self.states: dict[str, DeviceState] = {}
         self._seen: dict[str, DeviceState] = {}  # repeated reports not written yet
         self._tracks_later: dict[TrackKey, None] = {}  # offline watches they moved
         self._seen_due = time.monotonic() + SEEN_FLUSH_S
         self._seen_told = False
+        self._max_lateness = engine.max_lateness
 
     def restore(self) -> None:
-        """Load device states and rule tracks saved before the last stop."""
-        self.states = self._store.device_states()
-        tracks = self._store.load_tracks()
+        """Load device states, rule tracks and the alerts in play saved before the last stop."""
+        self.states = self._store.devices.states()
+        tracks = self._store.devices.tracks()
         self._engine.restore(tracks)
+        self._stage.load(self._now())
         log.info("state_restored devices=%d tracks=%d", len(self.states), len(tracks))
 
     async def run_ingest(self, inbox: Inbox) -> None:
@@ -141,6 +172,7 @@ class Pipeline:
         """Swap the rules in force between two steps; what the change clears is written."""
         async with self._lock:
             self._engine.replace_rules(rules)
+            self._max_lateness = self._engine.max_lateness
         self._timer_wake.set()
 
     def places_changed(self) -> None:
@@ -149,28 +181,42 @@ class Pipeline:
         self._timer_wake.set()
 
     async def pause(self) -> None:
-        """Wait for the step in hand to be committed (or, if the store keeps failing, given
-        up unacknowledged: the broker sends it again), then take no further step."""
+        """Wait for the steps in hand to be committed (or, if the store keeps failing, given
+        up unacknowledged: the broker sends them again), write what repeated reports
+        moved, then take no further step."""
         self._is_stopping = True
         await self._lock.acquire()
+        if self._store_is_failing():
+            self._writer.stopping()  # the steps in flight give up instead of waiting
+        await self._drain(0)
         if self._has_later:
-            batch = Batch()
-            self._take_seen(batch, force=True)
-            await self._write(batch, self._now())
+            step = StepWrite()
+            self._take_seen(step, force=True)
+            self._writer.stopping()
+            try:
+                await self._writer.write(step)
+            except StoreUnavailable as exc:
+                log.error("store_write_failed_at_stop reason=%s", exc.reason)
+        self._writer.stopping()
 
-    def _take_seen(self, batch: Batch, *, force: bool = False) -> None:
+    def _store_is_failing(self) -> bool:
+        return self._health.store_error is not None
+
+    # ---- what repeated reports moved ------------------------------------------------------
+
+    def _take_seen(self, step: StepWrite, *, force: bool = False) -> None:
         """Hand what repeated reports moved (device instants, offline watches) to this
-        step's batch when it is due: all of it when stopping, else a chunk."""
+        step when it is due: all of it when stopping, else a chunk."""
         if not self._has_later or not (force or time.monotonic() >= self._seen_due):
             return
         limit = None if force else SEEN_CHUNK
         seen = self._seen  # oldest first: a device keeps its place when it repeats again
-        batch.seen = {d: seen.pop(d) for d in list(islice(seen, limit))}
+        step.seen = {d: seen.pop(d) for d in list(islice(seen, limit))}
         later = self._tracks_later
         keys = list(islice(later, limit))
         for key in keys:
             del later[key]
-        batch.tracks.extend((key, self._engine.saved_form(key)) for key in keys)
+        step.tracks.extend((key, self._engine.saved_form(key)) for key in keys)
         if not self._has_later:
             self._seen_due = time.monotonic() + SEEN_FLUSH_S
             self._seen_told = False
@@ -179,23 +225,43 @@ class Pipeline:
     def _has_later(self) -> bool:
         return bool(self._seen or self._tracks_later)
 
-    def _note_tracks(self, batch: Batch) -> None:
-        """This step's changed tracks go in its batch; tracks only moved by reports wait."""
-        batch.tracks = self._engine.take_changes()
+    def _note_tracks(self, step: StepWrite) -> None:
+        """This step's changed tracks go in its write; tracks only moved by reports wait."""
+        step.tracks = self._engine.take_changes()
         later = self._tracks_later
-        for key, _ in batch.tracks:
+        for key, _ in step.tracks:
             later.pop(key, None)
         later.update(dict.fromkeys(self._engine.take_refreshed()))
 
+    # ---- timers -----------------------------------------------------------------------------
+
+    def _timer_now(self, now: datetime) -> datetime:
+        """How far timers may fire this step: `now` once everything received is applied,
+        else not at all (NOTHING_DUE)."""
+        if self._ingest is None or isinstance(self._clock, EventClock):
+            return now
+        if (self._inbox is not None and len(self._inbox)) or not self._ingest.is_caught_up():
+            return NOTHING_DUE
+        return now
+
+    def _next_due_at(self) -> datetime | None:
+        due = [d for d in (self._engine.next_due_at(), self._stage.next_due_at()) if d is not None]
+        return min(due) if due else None
+
     async def run_timers(self) -> None:
-        """Fire hold conditions at their due time, whether or not a message arrives."""
+        """Fire hold conditions and alert deadlines at their due time, whether or not a
+        message arrives."""
         while True:
             # cleared before reading the next due time: a hold added after this is seen
             self._timer_wake.clear()
-            due_at = self._engine.next_due_at()
+            due_at = self._next_due_at()
             timeout = (
                 None if due_at is None else max(0.0, self._clock.wall_seconds(due_at - self._now()))
             )
+            if due_at is not None and timeout == 0.0 and self._timer_now(self._now()) < due_at:
+                # due, but messages received before then are still to be applied: the
+                # ingest step that applies them fires it; look again shortly
+                timeout = 0.05
             if self._has_later:  # what repeated reports moved waits for a step to write it
                 flush_in = max(0.0, self._seen_due - time.monotonic())
                 timeout = flush_in if timeout is None else min(timeout, flush_in)
@@ -206,16 +272,30 @@ class Pipeline:
                 log.exception("timer_step_failed")
                 await asyncio.sleep(1.0)
 
-    def _tick(self, now: datetime) -> Batch:
-        batch = Batch()
-        self._add_events(batch, self._engine.tick(now))
-        self._note_tracks(batch)
-        self._take_seen(batch)
-        return batch
+    def _held_back(self, now: datetime) -> datetime:
+        """`_timer_now`, counting the steps where it kept a due timer from firing."""
+        limit = self._timer_now(now)
+        if limit < now:
+            due = self._engine.next_due_at()
+            if due is not None and limit < due <= now:
+                self._health.ingest.timers_held += 1
+        return limit
 
-    def _observe(self, messages: list[Message], now: datetime) -> Batch:
-        batch = Batch()
+    def _tick(self, now: datetime) -> StepWrite:
+        step = StepWrite()
+        timer_now = self._held_back(now)
+        self._add_events(step, self._engine.tick(now, timer_now), now)
+        self._stage.on_deadlines(step, timer_now)
+        self._note_tracks(step)
+        self._take_seen(step)
+        return step
+
+    # ---- messages ---------------------------------------------------------------------------
+
+    def _observe(self, messages: list[Message], now: datetime) -> StepWrite:
+        step = StepWrite()
         ingest = self._health.ingest
+        events: list[AlertEvent] = []
         for message in messages:
             if message.topic == self._clock_topic and isinstance(self._clock, EventClock):
                 if self._clock.tick(message.payload):
@@ -228,80 +308,113 @@ class Pipeline:
             if isinstance(result, Rejection):
                 ingest.reject(result)
                 if result.reason == RejectReason.UNKNOWN_DEVICE:
-                    self._sighted(batch, result)
+                    self._sighted(step, result)
                 continue
-            accepted = self._admit(result, message, batch)
-            if accepted is None:
-                continue
-            reading = accepted.reading
-            ingest.accepted += 1
             if self._clock_topic is None:
                 # replaying a stream: its event times are the clock. With the simulator's
                 # clock ticks to follow, only they move it: a reading stamped on arrival
                 # (availability, a sensor without its own time) would drag the clock to
                 # the wall when the simulated day lies in the past.
-                self._clock.advance(reading.event_at)
-            now = max(now, self._now())
-            self._add_events(batch, self._engine.observe(reading, now))
-            if accepted.is_repeat and reading.device_id not in batch.states:
-                self._seen[reading.device_id] = self.states[reading.device_id]
+                self._clock.advance(result.event_at)
+                now = max(now, self._now())
+            accepted = self._admit(result, message, step, now)
+            if accepted is None:
+                continue
+            reading = accepted.reading
+            ingest.accepted += 1
+            # the rest of the batch is still to be applied: no timer fires from here (a
+            # later reading of the device, the close, may cancel it), bar one that this
+            # very reading outlived (the engine fires those first: it was due before)
+            events += self._engine.observe(reading, now, NOTHING_DUE)
+            device_id = reading.device_id
+            if accepted.is_repeat and device_id not in step.states:
+                self._seen[device_id] = self.states[device_id]
             else:
-                batch.states[reading.device_id] = self.states[reading.device_id]
-                self._seen.pop(reading.device_id, None)  # the full row carries the instants
-            if accepted.is_change:
-                batch.changes.append((reading.device_id, reading.event_at, _change(accepted)))
+                step.states[device_id] = self.states[device_id]
+                self._seen.pop(device_id, None)  # the full row carries the instants
             self._accepted.append(accepted)
-        self._add_events(batch, self._engine.tick(now))
-        self._note_tracks(batch)
-        self._take_seen(batch)
-        return batch
+        timer_now = self._held_back(now)
+        events += self._engine.tick(now, timer_now)
+        self._add_events(step, events, now)
+        self._stage.on_deadlines(step, timer_now)
+        self._note_tracks(step)
+        self._take_seen(step)
+        return step
 
-    def _admit(self, reading: Reading, message: Message, batch: Batch) -> Accepted | None:
+    def _admit(
+        self, reading: Reading, message: Message, step: StepWrite, now: datetime
+    ) -> Accepted | None:
         """Check the reading against the registry and the device's history; update state."""
         placement = self._registry.placement(reading.device_id)
-        reason = None
+        device_id = reading.device_id
         if placement is None:
             reason, detail = RejectReason.UNKNOWN_DEVICE, "device is not in the registry"
         elif reading.kind not in (placement.kind, Kind.AVAILABILITY):
             reason = RejectReason.KIND_MISMATCH
             detail = f"device is a {placement.kind.value} sensor, reading says {reading.kind.value}"
-        elif is_duplicate(self.states.get(reading.device_id), reading):
-            reason = RejectReason.DUPLICATE
-            detail = "the same reading was already applied (same event_at and fields)"
-        elif repeat(self.states.get(reading.device_id), reading):
-            return Accepted(reading, placement, is_change=False, is_repeat=True)
         else:
-            before = self.states.get(reading.device_id)
-            state = advance(before, reading, placement.kind)
-            if state is not None:
-                self.states[reading.device_id] = state
-                is_change = before is None or (
-                    state.changed_at != before.changed_at or state.is_online != before.is_online
-                )
-                return Accepted(reading, placement, is_change)
-            reason = RejectReason.OUT_OF_ORDER
-            detail = "event_at is older than the last reading applied for this device"
+            before = self.states.get(device_id)
+            moment = instant_of(
+                reading,
+                before,
+                now,
+                self._max_lateness,
+                follows_wall=not isinstance(self._clock, EventClock),
+            )
+            if is_duplicate(before, reading, moment, message.dup):
+                reason = RejectReason.DUPLICATE
+                detail = "the same reading was already applied (a redelivery, or its stamp again)"
+            else:
+                self._count_skew(moment, message)
+                applied = reading._replace(event_at=moment.at)
+                if repeat(before, applied, moment):
+                    return Accepted(applied, placement, is_change=False, is_repeat=True)
+                return self._advance(before, applied, placement, moment, step)
         rejection = Rejection(
             reason=reason,
             detail=detail,
             topic=message.topic,
             received_at=message.received_at,
             adapter=self._adapters.name_for(message.topic),
-            device_id=reading.device_id,
+            device_id=device_id,
             sample=Rejection.sample_of(message.payload),
         )
         self._health.ingest.reject(rejection)
         if reason == RejectReason.UNKNOWN_DEVICE:
-            self._sighted(batch, rejection)
+            self._sighted(step, rejection)
         return None
 
-    def _sighted(self, batch: Batch, rejection: Rejection) -> None:
-        """Fold a message from an unknown device into the batch's unregistered sightings."""
+    def _advance(
+        self,
+        before: DeviceState | None,
+        reading: Reading,
+        placement: Placement,
+        moment: Instant,
+        step: StepWrite,
+    ) -> Accepted:
+        state = advance(before, reading, placement.kind, moment)
+        is_change = before is None or (
+            state.changed_at != before.changed_at or state.is_online != before.is_online
+        )
+        accepted = Accepted(reading, placement, is_change)
+        if is_change:
+            state.changes += 1
+            change = StateChange(reading.device_id, moment.at, _change(accepted))
+            step.history.append((change, state.changes))
+        self.states[reading.device_id] = state
+        return accepted
+
+    def _count_skew(self, moment: Instant, message: Message) -> None:
+        if moment.skew_s is not None and abs(moment.skew_s) > SKEW_TOLERANCE_S:
+            self._health.ingest.skewed[self._adapters.name_for(message.topic)] += 1
+
+    def _sighted(self, step: StepWrite, rejection: Rejection) -> None:
+        """Fold a message from an unknown device into the step's unregistered sightings."""
         device_id = rejection.device_id
         if device_id is None:
             return
-        seen = batch.unregistered.get(device_id)
-        batch.unregistered[device_id] = Sighting(
+        seen = step.sightings.get(device_id)
+        step.sightings[device_id] = Sighting(
             device_id=device_id,
             adapter=rejection.adapter,
             topic=rejection.topic,
@@ -311,7 +424,10 @@ class Pipeline:
             last_seen_at=rejection.received_at,
         )
 
-    def _add_events(self, batch: Batch, events: list[AlertEvent]) -> None:
+    def _add_events(self, step: StepWrite, events: list[AlertEvent], now: datetime) -> None:
+        if not events:
+            return
+        items = []
         for event in events:
             placement = (
                 node_placement(self._registry.site, event.node_id, event.kind)
@@ -323,13 +439,15 @@ class Pipeline:
             if placement is None:  # pragma: no cover  # a site always has its district
                 continue
             rule = self._engine.rules.get(event.rule_id)  # None: a rule removed by a reload
-            title_zh = rule.title.zh if rule else event.rule_id
-            title_en = rule.title.en if rule else event.rule_id
-            batch.events.append(RaisedEvent(event, placement, title_zh, title_en))
-            if event.type == EventType.RAISED:
-                self._health.alerts.raised += 1
-            elif event.type == EventType.CLEARED:
-                self._health.alerts.cleared += 1
+            items.append(
+                Raise(
+                    event,
+                    placement,
+                    rule.title.zh if rule else event.rule_id,
+                    rule.title.en if rule else event.rule_id,
+                    rule.deadline if rule else None,
+                )
+            )
             log.info(
                 "alert_%s rule=%s device_id=%s opened_at=%s",
                 event.type.value,
@@ -337,45 +455,49 @@ class Pipeline:
                 event.device_id,
                 event.opened_at.isoformat(),
             )
+        self._stage.on_events(step, items, now)
 
-    async def _step(self, work: Callable[[datetime], Batch], messages: list[Message]) -> None:
+    # ---- one step -----------------------------------------------------------------------------
+
+    async def _drain(self, keep: int) -> None:
+        """Wait until at most `keep` writes are in flight."""
+        while len(self._in_flight) > keep:
+            future = self._in_flight[0]
+            with contextlib.suppress(BaseException):  # its own step reports it
+                await asyncio.shield(future)
+            if self._in_flight and self._in_flight[0] is future:
+                self._in_flight.popleft()
+
+    async def _step(self, work: Callable[[datetime], StepWrite], messages: list[Message]) -> None:
         async with self._lock:
+            await self._drain(WRITES_IN_FLIGHT - 1)
             now = self._now()
             started = time.perf_counter()
-            batch = work(now)
-            evaluated = time.perf_counter()
-            self._health.steps.evaluate.observe(evaluated - started)
-            if batch and not await self._write(batch, now):
-                return  # stopping with the store failing: nothing acknowledged, nothing lost
-            if batch:
-                self._health.steps.write.observe(time.perf_counter() - evaluated)
-            self._on_committed(messages)
+            step = work(now)
+            self._health.steps.evaluate.observe(time.perf_counter() - started)
             accepted, self._accepted = self._accepted, []
-        if accepted and self._on_readings is not None:
-            self._on_readings(accepted)
-        if batch.tracks:
+            written: asyncio.Future[list[Delivery]] | None = None
+            if step:
+                written = self._writer.submit(step)
+                self._in_flight.append(written)
+        if step.tracks or step.alerts:
             self._timer_wake.set()  # a new hold may be due sooner than the one we sleep for
         if self._has_later and not self._seen_told:
             self._seen_told = True  # the timer loop now knows instants wait to be written
             self._timer_wake.set()
-        if batch.events:
-            self._on_alerts()
-
-    async def _write(self, batch: Batch, now: datetime) -> bool:
-        """Commit the batch; while the store fails, keep trying (the decisions are made).
-
-        False only when the gateway stops before the store recovers."""
-        delay = 0.2
-        while True:
+        queued: list[Delivery] = []
+        if written is not None:
+            begun = time.perf_counter()
             try:
-                await asyncio.to_thread(self._store.apply, batch, now, self._route, self._policy)
-            except StoreUnavailable as exc:
-                self._health.store_error = exc.reason
-                log.error("store_write_failed reason=%s retry_in_s=%.1f", exc.reason, delay)
-                if self._is_stopping:
-                    return False
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, STORE_RETRY_MAX_S)
-                continue
-            self._health.store_error = None
-            return True
+                queued = await written
+            except StoreUnavailable:
+                return  # stopping with the store failing: nothing acknowledged, nothing lost
+            finally:
+                if written in self._in_flight:
+                    self._in_flight.remove(written)
+            self._health.steps.write.observe(time.perf_counter() - begun)
+        self._on_committed(messages)
+        if queued:
+            self._on_queued(queued)
+        if accepted and self._on_readings is not None:
+            self._on_readings(accepted)

@@ -59,22 +59,22 @@ class DutyWindow(_Strict):
     @field_validator("days")
     @classmethod
     def _days(cls, value: str) -> str:
-        _expand_days(value)
+        expand_days(value)
         return value
 
     def covers(self, local: datetime) -> bool:
         day = DAYS[local.weekday()]
         t = local.time()
         if self.start <= self.end:
-            return day in _expand_days(self.days) and self.start <= t < self.end
+            return day in expand_days(self.days) and self.start <= t < self.end
         # overnight shift: belongs to the day it starts on
         if t >= self.start:
-            return day in _expand_days(self.days)
+            return day in expand_days(self.days)
         yesterday = DAYS[(local.weekday() - 1) % 7]
-        return t < self.end and yesterday in _expand_days(self.days)
+        return t < self.end and yesterday in expand_days(self.days)
 
 
-def _expand_days(spec: str) -> frozenset[str]:
+def expand_days(spec: str) -> frozenset[str]:
     out: set[str] = set()
     for part in spec.lower().split(","):
         part = part.strip()

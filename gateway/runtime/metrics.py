@@ -12,8 +12,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from gateway.alerts.model import AlertState
 from gateway.runtime.stats import Health, Histogram
+from gateway.store.records import AlertState
 from rules.model import Severity
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -22,6 +22,11 @@ class IngestStats:
     last_rejection: dict[tuple[str, str], Rejection] = field(default_factory=dict)
     inbox_full_waits: int = 0
     readings: Counter[str] = field(default_factory=Counter)  # kind -> readings accepted
+    # adapter -> readings whose device clock was off by more than the tolerance
+    skewed: Counter[str] = field(default_factory=Counter)
+    # steps in which a timer came due while messages received before it still waited:
+    # it fired in the step that applied them, not before (late, never false)
+    timers_held: int = 0
     started_at: datetime | None = None
 
     def reject(self, rejection: Rejection) -> None:

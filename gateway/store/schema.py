@@ -166,4 +166,49 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 7: each episode of an alert (a reopening keeps the earlier ones); a device's clock
+    # skew; device history as a ring of 200 slots per device (no trimming per write); when
+    # a person's tokens and links were last revoked
+    """
+    CREATE TABLE alert_episodes (
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        number INTEGER NOT NULL,
+        opened_at TEXT NOT NULL,
+        due_at TEXT,
+        raised_at TEXT NOT NULL,
+        cleared_at TEXT,
+        PRIMARY KEY (alert_id, number)
+    ) WITHOUT ROWID;
+    INSERT INTO alert_episodes
+        SELECT id, reopened + 1, opened_at, due_at, raised_at, cleared_at FROM alerts;
+
+    ALTER TABLE device_states ADD COLUMN clock_skew_s REAL;
+    ALTER TABLE device_states ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE device_states ADD COLUMN last_stamp_at TEXT;
+    UPDATE device_states SET last_stamp_at = last_event_at;
+
+    CREATE TABLE device_history (
+        device_id TEXT NOT NULL,
+        slot INTEGER NOT NULL,          -- seq % 200: a new change overwrites the oldest
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        state TEXT NOT NULL,            -- JSON: the fields that changed, or {"online": false}
+        PRIMARY KEY (device_id, slot)
+    ) WITHOUT ROWID;
+    CREATE INDEX device_history_seq ON device_history (device_id, seq);
+    INSERT OR REPLACE INTO device_history
+        SELECT device_id, (n - 1) % 200, n, at, state FROM (
+            SELECT device_id, at, state,
+                ROW_NUMBER() OVER (PARTITION BY device_id ORDER BY id) AS n
+            FROM state_changes) ORDER BY device_id, n;
+    UPDATE device_states SET changes = coalesce(
+        (SELECT max(seq) FROM device_history h WHERE h.device_id = device_states.device_id), 0);
+    DROP TABLE state_changes;
+
+    CREATE TABLE revocations (
+        person_id TEXT PRIMARY KEY,
+        revoked_at TEXT NOT NULL        -- tokens and action links issued before are void
+    );
+    CREATE INDEX outbox_pending ON outbox (state, id) WHERE state = 'pending';
+    """,
 )

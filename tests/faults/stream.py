@@ -1,7 +1,7 @@
 """A stream of door readings to break things in the middle of, and how to count it back.
 
 Every reading has its own event time and flips its door (open, closed, open, ...), so each
-one applied is exactly one row of the device's history (`state_changes`): counting those
+one applied is exactly one row of the device's history (`device_history`): counting those
 rows in the gateway's SQLite file says how many readings were applied, and a repeated
 event time says one was applied twice.
 """
@@ -74,7 +74,7 @@ def applied(database: Path, devices: tuple[str, ...] = DOORS) -> tuple[int, int]
     with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)) as db:
         marks = ",".join("?" * len(devices))
         rows = db.execute(
-            f"SELECT device_id, at FROM state_changes WHERE device_id IN ({marks})",  # noqa: S608  # placeholders only
+            f"SELECT device_id, at FROM device_history WHERE device_id IN ({marks})",  # noqa: S608  # placeholders only
             devices,
         ).fetchall()
     counts = Counter((d, at) for d, at in rows)

@@ -132,6 +132,17 @@ def test_no_token_or_another_grids_token_is_refused_on_every_alert_door_and_devi
             assert response.status_code == 200, (method, path, response.text)
             seen = {item.get("device_id") for item in response.json()}
             assert not seen & G1_DEVICES, (path, seen)
+        elif "{alert_id}" in path:
+            # exactly the answer for an alert that does not exist: ids cannot be probed
+            missing_id = two_grids.g1_alert_id + 10_000
+            missing = httpx.request(
+                method, gw.base_url + path.format(**{**values, "alert_id": missing_id}),
+                headers=other, json=body, timeout=5,
+            )  # fmt: skip
+            assert response.status_code == missing.status_code == 404, (method, path)
+            assert response.json()["detail"].replace(str(two_grids.g1_alert_id), "N") == (
+                missing.json()["detail"].replace(str(missing_id), "N")
+            )
         else:
             assert response.status_code == 403, (method, path, response.text)
         checked.append(f"{method} {path}")

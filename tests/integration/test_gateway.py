@@ -65,7 +65,7 @@ def test_door_held_open_raises_one_alert_without_further_messages_and_close_clea
     assert due_at - opened_at == timedelta(seconds=1.5)  # the first report's time, not the repeat's
     assert datetime.fromisoformat(alert["raised_at"]) >= due_at
     headers = raised[0].headers
-    assert headers["idempotency-key"] == f"alert-{alert['id']}-raised-ops"
+    assert headers["idempotency-key"] == f"alert-{alert['id']}-e1-raised-ops"
     assert headers["x-gridgate-signature"] == signature(
         "s3cret-hook", headers["x-gridgate-timestamp"], raised[0].body
     )

@@ -90,7 +90,7 @@ def test_a_repeated_report_reaches_the_store_within_seconds_and_a_stop_writes_th
     database = Path(gw.env["GRIDGATE_STATE_DIR"]) / "gridgate.db"
     with closing(sqlite3.connect(database)) as db:
         row = db.execute(
-            "SELECT last_event_at, changed_at FROM device_states WHERE device_id='door-b1-u1'"
+            "SELECT last_stamp_at, changed_at FROM device_states WHERE device_id='door-b1-u1'"
         ).fetchone()
     assert datetime.fromisoformat(row[0]) == last
     assert datetime.fromisoformat(row[1]) == t0  # repeats never move when it changed

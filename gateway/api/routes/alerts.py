@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from gateway.alerts.lifecycle import Action
-from gateway.alerts.model import AlertState
-from gateway.api.deps import Context, RowId, Viewer, ensure_covers
+from gateway.api.deps import Context, RowId, Viewer, visible_alert
 from gateway.api.schemas import (
     AckBody,
     AlertDetail,
@@ -18,20 +17,27 @@ from gateway.api.schemas import (
     CloseBody,
     CommentBody,
     CommentOut,
+    EpisodeOut,
     Problem,
     ResolveBody,
     TransitionOut,
 )
 from gateway.places.roster import Person, Role
+from gateway.store.records import AlertState
 from rules.model import Severity
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem, "description": "no token, or an unknown one"},
-    403: {"model": Problem, "description": "the alert is outside the nodes you cover"},
-    404: {"model": Problem, "description": "no alert with that id"},
+    403: {"model": Problem, "description": "your role may not do this"},
+    404: {
+        "model": Problem,
+        "description": "no alert with that id among those you cover (the same answer "
+        "whether it does not exist or is outside your grids)",
+    },
     409: {"model": Problem, "description": "the alert's state does not allow this action"},
+    503: {"model": Problem, "description": "the store cannot be written now"},
 }
 
 
@@ -55,7 +61,7 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[AlertOut]:
     """Newest first."""
-    alerts = context.store.list_alerts(
+    alerts = context.store.alerts.find(
         states=state,
         severities=severity,
         device_id=device_id,
@@ -74,45 +80,42 @@ def list_alerts(
 @router.get(
     "/{alert_id}",
     response_model=AlertDetail,
-    responses={c: _ERRORS[c] for c in (401, 403, 404)},
+    responses={c: _ERRORS[c] for c in (401, 404)},
 )
 def get_alert(context: Context, person: Viewer, alert_id: RowId) -> AlertDetail:
-    alert = context.store.get_alert(alert_id)
-    ensure_covers(person, alert.node_ids, f"alert {alert_id}")
-    history = [TransitionOut.of(t) for t in context.store.transitions(alert_id)]
-    comments = [
-        CommentOut(at=at, person_id=who, text=text)
-        for at, who, text in context.store.comments(alert_id)
-    ]
-    return AlertDetail(**AlertOut.of(alert).model_dump(), history=history, comments=comments)
+    alert = visible_alert(context, person, alert_id)
+    alerts = context.store.alerts
+    return AlertDetail(
+        **AlertOut.of(alert).model_dump(),
+        history=[TransitionOut.of(t) for t in alerts.transitions(alert_id)],
+        comments=[
+            CommentOut(at=c.at, person_id=c.person_id, text=c.text)
+            for c in alerts.comments(alert_id)
+        ],
+        episodes=[EpisodeOut.of(e) for e in alerts.episodes(alert_id)],
+    )
 
 
 @router.post("/{alert_id}/ack", response_model=AlertOut, responses=_ERRORS)
 def acknowledge(context: Context, person: Viewer, alert_id: RowId, body: AckBody) -> AlertOut:
     """Take the alert: a person is on it."""
-    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
-    alert = context.store.act(
-        alert_id,
-        Action.ACKNOWLEDGE,
-        _actor(person, body.by),
-        body.note,
-        context.now(),
-        context.route,
+    visible_alert(context, person, alert_id)
+    alert = context.desk.act(
+        alert_id, Action.ACKNOWLEDGE, _actor(person, body.by), body.note, context.now()
     )
     return AlertOut.of(alert)
 
 
 @router.post("/{alert_id}/resolve", response_model=AlertOut, responses=_ERRORS)
 def resolve(context: Context, person: Viewer, alert_id: RowId, body: ResolveBody) -> AlertOut:
-    """Close the case with what was found."""
-    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
-    alert = context.store.act(
+    """Record what was found and done."""
+    visible_alert(context, person, alert_id)
+    alert = context.desk.act(
         alert_id,
         Action.RESOLVE,
         _actor(person, body.by),
         body.note,
         context.now(),
-        context.route,
         resolution=body.resolution,
     )
     return AlertOut.of(alert)
@@ -121,11 +124,11 @@ def resolve(context: Context, person: Viewer, alert_id: RowId, body: ResolveBody
 @router.post("/{alert_id}/close", response_model=AlertOut, responses=_ERRORS)
 def close(context: Context, person: Viewer, alert_id: RowId, body: CloseBody) -> AlertOut:
     """Finish a resolved (or cleared) case. Grid leaders and above."""
+    visible_alert(context, person, alert_id)
     if person.role == Role.GRID_WORKER:
         raise HTTPException(status_code=403, detail="closing a case is for grid leaders and above")
-    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
-    alert = context.store.act(
-        alert_id, Action.CLOSE, _actor(person, body.by), body.note, context.now(), context.route
+    alert = context.desk.act(
+        alert_id, Action.CLOSE, _actor(person, body.by), body.note, context.now()
     )
     return AlertOut.of(alert)
 
@@ -133,8 +136,7 @@ def close(context: Context, person: Viewer, alert_id: RowId, body: CloseBody) ->
 @router.post("/{alert_id}/assign", response_model=AlertOut, responses=_ERRORS)
 def assign(context: Context, person: Viewer, alert_id: RowId, body: AssignBody) -> AlertOut:
     """Give the alert to a person who covers its place; they are told."""
-    alert = context.store.get_alert(alert_id)
-    ensure_covers(person, alert.node_ids, f"alert {alert_id}")
+    alert = visible_alert(context, person, alert_id)
     assignee = context.auth.roster.people.get(body.person_id)
     if assignee is None:
         raise HTTPException(
@@ -144,17 +146,15 @@ def assign(context: Context, person: Viewer, alert_id: RowId, body: AssignBody) 
         raise HTTPException(
             status_code=422, detail=f"{assignee.name} does not cover the alert's place"
         )
-    return AlertOut.of(
-        context.store.assign(alert_id, assignee.id, person.id, context.now(), context.route)
-    )
+    return AlertOut.of(context.desk.assign(alert_id, assignee.id, person.id, context.now()))
 
 
 @router.post("/{alert_id}/comments", status_code=201, responses=_ERRORS)
 def comment(context: Context, person: Viewer, alert_id: RowId, body: CommentBody) -> CommentOut:
     """Add a note to the case (kept in its history)."""
-    ensure_covers(person, context.store.get_alert(alert_id).node_ids, f"alert {alert_id}")
+    visible_alert(context, person, alert_id)
     now = context.now()
-    context.store.comment(alert_id, person.id, body.text, now)
+    context.desk.comment(alert_id, person.id, body.text, now)
     return CommentOut(at=now, person_id=person.id, text=body.text)
 
 

@@ -24,9 +24,9 @@ from gateway.api.schemas import (
     UnregisteredOut,
 )
 from gateway.errors import DeviceConflict, DeviceNotFound, InvalidDevice
-from gateway.pipeline.devices import DeviceState
 from gateway.places.registry import DeviceRecord
 from gateway.places.site import Placement
+from gateway.store.records import DeviceState
 from sensors.kinds import Kind
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -61,6 +61,7 @@ def _out(
         is_online=state.is_online if state else None,
         is_silent=state.is_silent(now) if state and now else None,
         fields=state.fields if state else {},
+        clock_skew_s=state.clock_skew_s if state else None,
     )
 
 
@@ -72,7 +73,7 @@ def list_devices(
     kind: Kind | None = None,
 ) -> list[DeviceOut]:
     """Every registered device with where it stands and what it last said."""
-    states = context.store.device_states()
+    states = context.store.devices.states()
     registry = context.registry
     return [
         _out(
@@ -103,7 +104,7 @@ def list_unregistered(
             first_seen_at=s.first_seen_at,
             last_seen_at=s.last_seen_at,
         )
-        for s in context.store.unregistered(limit)
+        for s in context.store.devices.unregistered(limit)
     ]
 
 
@@ -113,7 +114,7 @@ def get_device(context: Context, person: Viewer, device_id: str) -> DeviceOut:
     if placement is None:
         raise DeviceNotFound(device_id)
     ensure_covers(person, placement.node_ids(), f"device {device_id}")
-    state = context.store.device_state(device_id)
+    state = context.store.devices.state(device_id)
     return _out(
         placement, state, is_from_site=context.registry.is_from_site(device_id), now=context.now()
     )
@@ -134,11 +135,11 @@ def device_history(
     return DeviceHistory(
         device_id=device_id,
         changes=[
-            StateChangeOut(at=at, state=state)
-            for at, state in context.store.state_changes(device_id, limit)
+            StateChangeOut(at=c.at, state=c.state)
+            for c in context.store.devices.history(device_id, limit)
         ],
         alerts=[
-            AlertOut.of(a) for a in context.store.list_alerts(device_id=device_id, limit=limit)
+            AlertOut.of(a) for a in context.store.alerts.find(device_id=device_id, limit=limit)
         ],
     )
 
@@ -146,7 +147,7 @@ def device_history(
 def _save(context: Context, records: list[DeviceRecord], *, replacing: bool) -> list[Placement]:
     with _WRITES:  # check and save as one step, so two requests cannot take the same id
         placements = [context.registry.check(r, replacing=replacing) for r in records]
-        context.store.save_devices(records, context.now())
+        context.store.devices.save(records, context.now())
         context.registry.put(placements)
     return placements
 
@@ -166,14 +167,14 @@ def put_device(context: Context, admin: Admin, device_id: str, body: DeviceBody)
         raise InvalidDevice(device_id, f"body says device_id {body.device_id!r}")
     record = DeviceRecord(device_id, body.kind, body.node_id, body.name)
     (placement,) = _save(context, [record], replacing=True)
-    return _out(placement, context.store.device_state(device_id), is_from_site=False)
+    return _out(placement, context.store.devices.state(device_id), is_from_site=False)
 
 
 @router.delete("/{device_id}", status_code=204, responses=_ERRORS)
 def delete_device(context: Context, admin: Admin, device_id: str) -> Response:
     with _WRITES:
         context.registry.remove(device_id)
-        context.store.delete_device(device_id)
+        context.store.devices.delete(device_id)
     return Response(status_code=204)
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from gateway.api.deps import Context, Viewer
 from gateway.api.schemas import DoorOut, NodeOut
-from gateway.pipeline.devices import DoorState
+from gateway.store.records import DoorState
 from sensors.kinds import Kind
 
 router = APIRouter(prefix="/doors", tags=["doors"])
@@ -22,7 +22,7 @@ def list_doors(
     node_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[DoorOut]:
     """In site order: unit doors and compound gates."""
-    states = context.store.device_states()
+    states = context.store.devices.states()
     now = context.now()
     out = []
     for placement in context.registry.devices.values():

@@ -1,6 +1,7 @@
 """Live alert changes as Server-Sent Events, scoped like everything else.
 
-    GET /events                      (Authorization header, or ?access_token= for EventSource)
+    GET /events                      (Authorization header, or ?access_token= for EventSource:
+                                     the one endpoint that takes the token in the URL)
     Last-Event-ID: 41                resume after change 41 (browsers send it on reconnect)
 
 Each change is `id: <n>`, `event: alert`, `data: {"action": ..., "alert": {...}}`; a comment
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from gateway.alerts.notice import alert_json
-from gateway.api.deps import Context, Viewer
+from gateway.api.deps import Context, StreamViewer
 
 router = APIRouter(tags=["events"])
 
@@ -34,21 +35,21 @@ HEARTBEAT_S = 15.0
 async def events(
     request: Request,
     context: Context,
-    person: Viewer,
+    person: StreamViewer,
     last_event_id: Annotated[int | None, Header(ge=0)] = None,
     after: Annotated[int | None, Query(ge=0, description="same as Last-Event-ID")] = None,
 ) -> StreamingResponse:
     scope = context.auth.scope(person)
     start = last_event_id if last_event_id is not None else after
     if start is None:
-        start = await asyncio.to_thread(context.store.last_log_id)
+        start = await asyncio.to_thread(context.store.alerts.last_log_id)
 
     async def stream() -> AsyncIterator[str]:
         cursor = start
         idle_s = 0.0
         yield "retry: 2000\n\n"
         while not context.stopping.is_set() and not await request.is_disconnected():
-            changes = await asyncio.to_thread(context.store.log_since, cursor, scope)
+            changes = await asyncio.to_thread(context.store.alerts.log_since, cursor, scope)
             for log_id, action, alert in changes:
                 data = json.dumps(
                     {"action": action, "alert": alert_json(alert)}, ensure_ascii=False

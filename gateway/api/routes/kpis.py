@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from gateway.alerts.escalation import AlertPolicy
-from gateway.alerts.model import Alert, AlertState
 from gateway.api.deps import Context, Viewer
 from gateway.places.site import Level
+from gateway.store.records import Alert, AlertState
 
 router = APIRouter(tags=["kpis"])
 
@@ -82,7 +82,7 @@ def kpis(
     """Alerts raised in [since, until) (default: the last 7 days), grouped by `level`."""
     until = until or context.now()
     since = since or until - timedelta(days=7)
-    alerts = context.store.list_alerts(
+    alerts = context.store.alerts.find(
         raised_after=since,
         raised_before=until,
         node_id=node_id,

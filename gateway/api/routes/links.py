@@ -12,11 +12,11 @@ from fastapi.responses import HTMLResponse
 
 from gateway.alerts.lifecycle import Action
 from gateway.alerts.links import LinkError
-from gateway.alerts.model import Alert
 from gateway.api.deps import Context
 from gateway.api.schemas import AlertOut, ResolveBody
 from gateway.errors import AlertNotFound
 from gateway.places.roster import Person
+from gateway.store.records import Alert
 
 router = APIRouter(prefix="/a", tags=["action links"])
 _PAGE = Template((Path(__file__).parent.parent.parent / "web" / "link.html").read_text("utf-8"))
@@ -32,8 +32,11 @@ def _claim(context: Context, token: str) -> tuple[Alert, Person]:
     person = context.auth.roster.people.get(claim.person_id)
     if person is None:
         raise HTTPException(status_code=403, detail="the link's person is no longer on the roster")
+    revoked_at = context.store.people.revoked_at(person.id)
+    if revoked_at is not None and claim.issued_at <= revoked_at:
+        raise HTTPException(status_code=403, detail="the link was revoked with its person's tokens")
     try:
-        alert = context.store.get_alert(claim.alert_id)
+        alert = context.store.alerts.get(claim.alert_id)
     except AlertNotFound as exc:
         raise HTTPException(status_code=404, detail="the alert no longer exists") from exc
     if not person.covers(alert.node_ids):
@@ -58,9 +61,7 @@ def page(context: Context, token: str) -> HTMLResponse:
 @router.post("/{token}/ack", response_model=AlertOut)
 def acknowledge(context: Context, token: str) -> AlertOut:
     alert, person = _claim(context, token)
-    done = context.store.act(
-        alert.id, Action.ACKNOWLEDGE, person.id, "via link", context.now(), context.route
-    )
+    done = context.desk.act(alert.id, Action.ACKNOWLEDGE, person.id, "via link", context.now())
     return AlertOut.of(done)
 
 
@@ -70,13 +71,7 @@ def resolve(
 ) -> AlertOut:
     alert, person = _claim(context, token)
     body = body or ResolveBody()
-    done = context.store.act(
-        alert.id,
-        Action.RESOLVE,
-        person.id,
-        body.note,
-        context.now(),
-        context.route,
-        resolution=body.resolution,
+    done = context.desk.act(
+        alert.id, Action.RESOLVE, person.id, body.note, context.now(), resolution=body.resolution
     )
     return AlertOut.of(done)

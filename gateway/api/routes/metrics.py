@@ -18,5 +18,5 @@ router = APIRouter(tags=["status"])
 def metrics(context: Context) -> Response:
     """Counters and gauges in the Prometheus text exposition format 0.0.4."""
     store = context.store
-    text = render(context.health, store.alert_counts(), store.outbox_depths())
+    text = render(context.health, store.alerts.counts(), store.outbox.depths())
     return Response(content=text, media_type=CONTENT_TYPE)

@@ -43,7 +43,7 @@ def dead_letters(context: Context, person: Admin) -> list[DeadLetterOut]:
             error=d.error,
             created_at=d.created_at,
         )
-        for d in context.store.dead_letters()
+        for d in context.store.outbox.dead_letters()
     ]
 
 
@@ -58,12 +58,13 @@ def dead_letters(context: Context, person: Admin) -> list[DeadLetterOut]:
 def retry(delivery_id: RowId, context: Context, person: Admin) -> RetriedOut:
     """Back to pending with attempts reset. Only dead letters move: a delivered row is
     never sent again."""
-    state = context.store.retry_dead(delivery_id, context.now())
+    state, row = context.store.outbox.revive(delivery_id, context.now())
     if state is None:
         raise HTTPException(status_code=404, detail=f"outbox row {delivery_id}: not found")
     if state != "pending":
         raise HTTPException(
             status_code=409, detail=f"outbox row {delivery_id}: is {state}, not dead"
         )
-    context.wake_outbox()
+    if row is not None:
+        context.revive(row)
     return RetriedOut(id=delivery_id, state=state)

@@ -68,7 +68,7 @@ def _save(context: Context, spec: PersonSpec) -> Person:
         person = person_of(spec, context.registry.site)
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=f"person {spec.id}: {exc}") from exc
-    context.store.save_person(spec.id, spec.model_dump(mode="json", by_alias=True), context.now())
+    context.store.people.save(spec.id, spec.model_dump(mode="json", by_alias=True), context.now())
     roster.put(person)
     return person
 
@@ -97,7 +97,7 @@ def delete_person(context: Context, admin: Admin, person_id: str) -> Response:
         raise HTTPException(status_code=409, detail=f"person {person_id}: in the roster file")
     if person_id not in roster.people:
         raise HTTPException(status_code=404, detail=f"person {person_id}: not found")
-    context.store.delete_person(person_id, context.now())
+    context.store.people.delete(person_id, context.now())
     roster.remove(person_id)
     return Response(status_code=204)
 
@@ -108,11 +108,11 @@ def create_token(context: Context, admin: Admin, person_id: str, body: TokenBody
     if person_id not in context.auth.roster.people:
         raise HTTPException(status_code=404, detail=f"person {person_id}: not in the roster")
     token = new_token()
-    context.store.add_token(hash_token(token), person_id, body.label, context.now())
+    context.store.people.add_token(hash_token(token), person_id, body.label, context.now())
     return TokenOut(person_id=person_id, token=token)
 
 
 @router.delete("/{person_id}/tokens", status_code=200)
 def revoke_tokens(context: Context, admin: Admin, person_id: str) -> dict[str, int]:
     """Revoke every token of a person (a lost phone)."""
-    return {"revoked": context.store.revoke_tokens(person_id, context.now())}
+    return {"revoked": context.store.people.revoke(person_id, context.now())}

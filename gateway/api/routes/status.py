@@ -20,7 +20,7 @@ def health(context: Context, response: Response) -> HealthOut:
     store_ok = h.store_error is None
     try:
         context.store.ping()
-        outbox = context.store.outbox_counts()
+        outbox = context.store.outbox.counts()
     except StoreUnavailable as exc:
         store_ok = False
         reasons.append(f"store: {exc.reason}")
@@ -68,4 +68,6 @@ def ingest_stats(context: Context, admin: Admin) -> IngestStatsOut:
         rejected=ingest.rejected_total,
         rejections=rejections,
         inbox_full_waits=ingest.inbox_full_waits,
+        skewed=dict(ingest.skewed),
+        timers_held=ingest.timers_held,
     )

@@ -7,6 +7,7 @@ runs the worker until a condition holds (polled against a deadline).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.alerts.model import Alert
+from gateway.alerts.escalation import AlertPolicy
+from gateway.alerts.lifecycle import Raise, on_raise
 from gateway.alerts.notice import alert_json
 from gateway.channels.base import Channel
 from gateway.channels.registry import close_channels
@@ -25,7 +27,10 @@ from gateway.config import DEFAULT_SITE, OutboxSettings
 from gateway.outbox.worker import OutboxWorker
 from gateway.places.site import Site, load_site
 from gateway.runtime.stats import Health
-from gateway.store.db import Batch, OutboxEntry, RaisedEvent, Store
+from gateway.store import Store
+from gateway.store.records import Alert, Delivery
+from gateway.store.step import StepWrite
+from gateway.store.writer import Writer
 from rules.engine import AlertEvent, EventType
 from rules.model import Severity
 from tests.integration.channels.servers import DingtalkRobot, SmsProvider, WecomRobot
@@ -56,12 +61,11 @@ class Rig:
         now = datetime.now(UTC)
         opened = opened_at or now - timedelta(minutes=5)
 
-        def route(alert: Alert, event: str) -> list[OutboxEntry]:
-            body = {"version": 1, "event": event, "alert": alert_json(alert), **(extra or {})}
-            return [OutboxEntry(channel, target, body, f"alert-{alert.id}-{event}-{target}")]
-
-        events = [
-            RaisedEvent(
+        step = StepWrite()
+        first_id = self.store.alerts.max_id() + 1
+        first_row = self.store.outbox.max_id() + 1
+        items = [
+            Raise(
                 event=AlertEvent(
                     type=EventType.RAISED,
                     rule_id=f"r{i}",
@@ -78,7 +82,30 @@ class Rig:
             )
             for i in range(count)
         ]
-        return self.store.apply(Batch(events=events), now, route)
+        for i, raised in enumerate(items):
+            change = on_raise(raised, first_id + i, None, now, AlertPolicy())
+            assert change is not None
+            alert = change.alert
+            step.alerts[alert.id] = alert
+            step.log.append(change.log)
+            event = "alert.raised"
+            body = {"version": 1, "event": event, "alert": alert_json(alert), **(extra or {})}
+            step.deliveries.append(
+                Delivery(
+                    id=first_row + i,
+                    alert_id=alert.id,
+                    event=event,
+                    channel=channel,
+                    target=target,
+                    body=json.dumps(body, ensure_ascii=False),
+                    idempotency_key=f"alert-{alert.id}-{event}-{target}",
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
+        self.store.write(step)
+        return list(step.alerts.values())
 
     def run(
         self,
@@ -106,25 +133,33 @@ class Rig:
         settings: OutboxSettings,
         what: str,
     ) -> None:
+        writer = Writer(self.store, self.health)
         worker = OutboxWorker(
-            self.store, channels, settings, self.health, lambda: datetime.now(UTC)
+            self.store, writer, channels, settings, self.health, lambda: datetime.now(UTC)
         )
+        worker.load()
         task = asyncio.create_task(worker.run())
         deadline = time.monotonic() + timeout_s
         try:
             while not until():
                 if time.monotonic() > deadline:
                     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-                worker.wake()
                 await asyncio.sleep(0.05)
         finally:
             worker.close()
+            await worker.drain(5)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            writer.close()
             await close_channels(channels)
 
     def counts(self) -> dict[str, int]:
-        return self.store.outbox_counts()
+        return self.store.outbox.counts()
+
+    def next_attempt_at(self) -> datetime | None:
+        """When the earliest pending row is tried next, as the store has it."""
+        pending = self.store.outbox.pending()
+        return min((d.next_attempt_at for d in pending), default=None)
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ def test_wecom_wrong_key_is_a_dead_letter_and_the_key_is_not_in_the_error(
 
     assert wecom.accepted == []
     assert wecom.refused == [{"errcode": 93000}]
-    [dead] = rig.store.dead_letters()
+    [dead] = rig.store.outbox.dead_letters()
     assert dead.error.startswith("errcode 93000")
     assert "not-the-key" not in dead.error
     assert rig.counts()["delivered"] == 0
@@ -99,7 +99,7 @@ def test_dingtalk_wrong_secret_fails_the_server_sign_check_and_is_never_delivere
 
     assert dingtalk.accepted == []
     assert dingtalk.refused[0] == {"errcode": 310000, "errmsg": "sign not match"}
-    [dead] = rig.store.dead_letters()
+    [dead] = rig.store.outbox.dead_letters()
     assert "310000" in dead.error
     for secret in ("SEC-wrong-secret", dingtalk.access_token):
         assert secret not in dead.error

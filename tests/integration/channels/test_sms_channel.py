@@ -95,7 +95,7 @@ def test_a_wrong_secret_is_refused_by_the_provider_and_never_delivered(
 
     assert sms.accepted == []
     assert sms.refused == [{"Code": "SignatureDoesNotMatch"}]
-    [dead] = rig.store.dead_letters()
+    [dead] = rig.store.outbox.dead_letters()
     assert dead.error.startswith("Code SignatureDoesNotMatch")
     for secret in ("wrong-secret", sms.access_key_id, "13800000001"):
         assert secret not in dead.error
@@ -113,7 +113,7 @@ def test_a_number_gets_at_most_its_hourly_texts_and_the_rest_are_dead_letters(
     )
 
     assert sms.texts_to("13800000001") == 2
-    dead = rig.store.dead_letters()
+    dead = rig.store.outbox.dead_letters()
     assert len(dead) == 2
     assert all(d.error.startswith("rate limited") for d in dead)
 
@@ -140,7 +140,7 @@ def test_quiet_hours_defer_reminders_to_residents_but_not_urgent_alerts_to_staff
     quiet = quiet_now()
 
     def settled() -> bool:
-        next_at = rig.store.next_delivery_at()
+        next_at = rig.next_attempt_at()
         return (
             rig.counts()["delivered"] == 1 and next_at is not None and next_at > datetime.now(UTC)
         )
@@ -150,7 +150,7 @@ def test_quiet_hours_defer_reminders_to_residents_but_not_urgent_alerts_to_staff
     [sent] = sms.accepted
     assert sent["phones"] == ["13800000001"]
     assert rig.counts() == {"pending": 1, "delivered": 1, "dead": 0}
-    next_at = rig.store.next_delivery_at()
+    next_at = rig.next_attempt_at()
     assert next_at is not None
     assert next_at.astimezone(TZ).strftime("%H:%M") == quiet["end"]
     assert next_at - datetime.now(UTC) <= timedelta(hours=1)

@@ -371,3 +371,33 @@ def test_one_raise_per_open_period_that_lasts_the_hold(
         else:
             assert is_raised.get(ev.device_id), f"{ev.device_id} cleared without a raise"
             is_raised[ev.device_id] = False
+
+
+def test_a_close_read_after_the_hold_raises_then_clears_even_in_the_same_batch() -> None:
+    # a backlog (after a restart, or an overloaded gateway) hands over an open and, later
+    # than its hold, the close, before any tick: the door was open past its hold
+    e = engine()
+    late = T0 + DAY_HOLD + seconds(20)
+
+    events = e.observe(door(T0, is_open=True), late, until=T0) + e.observe(
+        door(late, is_open=False), late, until=T0
+    )
+
+    assert [(ev.type, ev.rule_id) for ev in events] == [
+        (EventType.RAISED, DOOR_RULE),
+        (EventType.CLEARED, DOOR_RULE),
+    ]
+    assert events[0].due_at == T0 + DAY_HOLD
+    assert events[1].at == late
+
+
+def test_a_timer_waits_while_the_caller_holds_its_clock_back() -> None:
+    e = engine()
+    e.observe(door(T0, is_open=True), T0)
+    due = T0 + DAY_HOLD
+
+    # due by the wall clock, but messages received before it still wait: nothing fires
+    assert e.tick(due + seconds(5), until=due - seconds(1)) == []
+    # the close, received before the due time, is applied: no alert at all
+    assert e.observe(door(due - seconds(2), is_open=False), due + seconds(5), until=due) == []
+    assert e.tick(due + seconds(6)) == []

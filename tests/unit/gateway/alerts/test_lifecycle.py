@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.alerts.lifecycle import Action, next_state
-from gateway.alerts.model import AlertState
 from gateway.errors import InvalidTransition
+from gateway.store.records import AlertState
 
 R, D, A = AlertState.RAISED, AlertState.DISPATCHED, AlertState.ACKNOWLEDGED
 RES, CLO, CLR = AlertState.RESOLVED, AlertState.CLOSED, AlertState.CLEARED
@@ -23,10 +23,11 @@ ALLOWED = {
     (CLR, Action.CLOSE): CLO,
     (R, Action.CLEAR): CLR,
     (D, Action.CLEAR): CLR,
-    (A, Action.CLEAR): CLR,
+    (A, Action.CLEAR): A,  # taken: stays the person's until they resolve it
     (RES, Action.CLEAR): RES,
     (CLO, Action.CLEAR): CLO,
     (CLR, Action.REOPEN): R,
+    (A, Action.REOPEN): A,
 }
 DISALLOWED = [
     (state, action) for state in AlertState for action in Action if (state, action) not in ALLOWED

@@ -10,14 +10,16 @@ import pytest
 from gateway.channels.ratelimit import KeyedWindows, Window
 from gateway.channels.sms import quiet_until
 from gateway.outbox.worker import split_for_budget
-from gateway.store.db import Delivery
+from gateway.store.records import Delivery
 
 T0 = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 def rows(n: int) -> list[Delivery]:
-    return [Delivery(i, i, "alert.raised", "wecom", "grid", "{}", f"k{i}", 0, T0) for i in range(n)]
+    return [
+        Delivery(i, i, "alert.raised", "wecom", "grid", "{}", f"k{i}", 0, T0, T0) for i in range(n)
+    ]
 
 
 def test_window_allows_limit_sends_then_frees_one_as_the_oldest_leaves() -> None:
