@@ -39,6 +39,7 @@ from gateway.errors import (
     InvalidTransition,
     StoreUnavailable,
 )
+from gateway.runtime.metrics import registry as metrics_registry
 
 WEB = Path(__file__).parent.parent / "web"
 
@@ -52,6 +53,7 @@ def create_app(context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.context = context
+    app.state.metrics = metrics_registry(context.health, context.store)  # this app's own
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(DocsPolicy)
     app.include_router(alerts.router)
