@@ -63,6 +63,9 @@ class MqttSettings(_Section):
     key_file: Path | None = None
     # skip the check that the broker's certificate names the host (tests, never production)
     tls_insecure: bool = False
+    # false: read through paho's public API only, not gateway/ingest/client.py's fast path
+    # (which start-up also turns off by itself when paho's internals are not as expected)
+    fast_path: bool = True
 
 
 class StoreSettings(_Section):
