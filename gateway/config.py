@@ -233,6 +233,19 @@ class TelemetrySettings(_Section):
         return self.url is not None
 
 
+class HomeAssistantSettings(_Section):
+    """MQTT discovery for a Home Assistant on the same broker (gateway/sinks/homeassistant.py,
+    docs/topics.md). Off unless `enabled`."""
+
+    enabled: bool = False
+    # Home Assistant's discovery prefix (its MQTT integration's setting)
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")
+    # names this gateway in discovery topics and unique ids: one per gateway on a broker
+    node_id: str = Field("gridgate", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # how often the open alerts per grid are counted and, when changed, published
+    alert_count_every_s: float = Field(5.0, gt=0, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGATE_",
@@ -254,6 +267,7 @@ class Settings(BaseSettings):
     # folders of site-local adapter files (*.yaml), loaded after the shipped ones
     adapter_dirs: list[Path] = []
     telemetry: TelemetrySettings = TelemetrySettings()
+    homeassistant: HomeAssistantSettings = HomeAssistantSettings()
     webhooks: list[WebhookTarget] = []
     channels: list[ChannelSettings] = []
     state_dir: Path = Path("state")
