@@ -342,6 +342,21 @@ def test_home_assistant_discovers_every_door_and_grid_and_follows_their_states(
     wait_until(lambda: live.payload(g1) == b"1", 5, "one open alert in grid 1")
     assert live.payload(g2) == b"0"
 
+    # a door added through the API appears; removed, its config is cleared (HA drops it)
+    added = gw.post("/devices", {"device_id": "door-b2-u1.x", "kind": "door", "node_id": "b2-u1"})
+    assert added.status_code == 201, added.text
+    added_topic = f"{prefix}/binary_sensor/gg1/door_door-b2-u1_x_"
+    new_config = wait_until(
+        lambda: next((t for t in live.under(prefix) if t.startswith(added_topic)), None),
+        5,
+        "the added door's config",
+    )
+    payload = live.payload(new_config)
+    assert payload
+    validated(prefix, new_config, payload)
+    assert gw.call("DELETE", "/devices/door-b2-u1.x").status_code == 204
+    wait_until(lambda: live.payload(new_config) == b"", 5, "the removed door's config cleared")
+
     # Home Assistant restarting announces itself: it is told everything again
     before = live.counts[door_b1.state_topic]
     publisher.publish(f"{prefix}/status", "online")
@@ -360,6 +375,7 @@ def test_home_assistant_discovers_every_door_and_grid_and_follows_their_states(
     )
     assert all(is_retained for _, is_retained in retained.values())
     assert {t: p for t, (p, _) in retained.items()} == {t: p for t, (p, _) in found.items()}
+    assert new_config not in retained  # an empty retained message is no message
     wait_until(lambda: later.payload(door_b1.state_topic) == b"closed", 5, "retained state")
     assert later.payload(g1) == b"1"
     assert "Traceback" not in gw.log_path.read_text(encoding="utf-8")
