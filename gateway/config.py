@@ -69,6 +69,9 @@ class MqttSettings(_Section):
     key_file: Path | None = None
     # skip the check that the broker's certificate names the host (tests, never production)
     tls_insecure: bool = False
+    # false: read through paho's public API only, not gateway/ingest/client.py's fast path
+    # (which start-up also turns off by itself when paho's internals are not as expected)
+    fast_path: bool = True
 
 
 class StoreSettings(_Section):
@@ -248,6 +251,19 @@ def _check_unique(channels: list[tuple[str, str]]) -> None:
         seen[name] = type_
 
 
+class HomeAssistantSettings(_Section):
+    """MQTT discovery for a Home Assistant on the same broker (gateway/sinks/homeassistant.py,
+    docs/topics.md). Off unless `enabled`."""
+
+    enabled: bool = False
+    # Home Assistant's discovery prefix (its MQTT integration's setting)
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")
+    # names this gateway in discovery topics and unique ids: one per gateway on a broker
+    node_id: str = Field("gridgate", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # how often the open alerts per grid are counted and, when changed, published
+    alert_count_every_s: float = Field(5.0, gt=0, le=3600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGATE_",
@@ -272,6 +288,7 @@ class Settings(BaseSettings):
     # folders of site-local adapter files (*.yaml), loaded after the shipped ones
     adapter_dirs: list[Path] = []
     telemetry: TelemetrySettings = TelemetrySettings()
+    homeassistant: HomeAssistantSettings = HomeAssistantSettings()
     webhooks: list[WebhookTarget] = []
     channels: list[ChannelSettings] = []
     state_dir: Path = Path("state")

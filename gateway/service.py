@@ -45,6 +45,7 @@ from gateway.places.registry import Registry
 from gateway.places.roster import PersonSpec, person_of
 from gateway.runtime.clock import Clock, EventClock, WallClock, utcnow
 from gateway.runtime.stats import Health
+from gateway.sinks.homeassistant import HomeAssistantSink
 from gateway.sinks.telemetry import TelemetrySink
 from gateway.store import Store
 from gateway.store.records import Delivery
@@ -107,11 +108,18 @@ async def serve(
         sink = None
         if settings.telemetry.is_enabled:
             sink = TelemetrySink(settings.telemetry, health.telemetry)
+        ha = None  # Home Assistant discovery and states (gateway/sinks/homeassistant.py)
+        if settings.homeassistant.enabled:
+            ha = HomeAssistantSink(
+                settings.homeassistant, settings.mqtt, loaded.site, registry, store.alerts
+            )
 
         def on_readings(accepted: list[Accepted]) -> None:
             health.ingest.readings.update(a.reading.kind.value for a in accepted)
             if sink is not None:
                 sink.offer(accepted)
+            if ha is not None:
+                ha.offer(accepted)
 
         pipeline = Pipeline(
             registry=registry,
@@ -219,6 +227,8 @@ async def serve(
         port = _bound_port(server)
         if sink is not None:
             sink.start()
+        if ha is not None:
+            ha.start()
         log.info("api_listening url=http://%s:%d", settings.api.host, port)
         if on_ready is not None:
             on_ready(port)
@@ -236,6 +246,8 @@ async def serve(
                 task.cancel()
         await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
         await close_channels(channels)  # the MQTT upstream connection
+        if ha is not None:
+            await ha.close()  # says offline (retained) first
         if sink is not None:
             await sink.close()  # one last flush, at most telemetry.shutdown_flush_s
         await asyncio.wait([api], timeout=SHUTDOWN_WAIT_S)

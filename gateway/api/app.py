@@ -1,4 +1,10 @@
-"""The FastAPI app factory. Domain errors become 4xx/503 here, in one place."""
+"""The FastAPI app factory. Domain errors become 4xx/503 here, in one place.
+
+Everything the gateway serves loads with no network: the dashboard is in gateway/web/,
+and `/docs` (Swagger UI) and `/redoc` take their JavaScript, CSS and icon from the
+`fastapi-offline` package under `/static-offline-docs`, not from a CDN (an edge box in a
+building's cabinet often has no way out; gateway/api/docs.py).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from gateway.api.deps import AppContext
+from gateway.api.docs import DocsPolicy
 from gateway.api.limits import MAX_BODY_BYTES, BodyLimit
+from gateway.api.metrics import Counts
+from gateway.api.metrics import registry as metrics_registry
 from gateway.api.routes import (
     alerts,
     devices,
@@ -36,13 +46,17 @@ WEB = Path(__file__).parent.parent / "web"
 
 
 def create_app(context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(
         title="gridgate",
         summary="Grid alerts from door and hazard sensors",
         version="0.1.0",
+        # Swagger UI would ask validator.swagger.io about the schema: nothing leaves the box
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.context = context
+    app.state.metrics = metrics_registry(context.health, Counts(context.store))  # this app's own
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(DocsPolicy)
     app.include_router(alerts.router)
     app.include_router(doors.router)
     app.include_router(devices.router)

@@ -16,6 +16,8 @@
   or 1, no properties) itself, straight into a `Message`, where paho would build a
   properties object, a message object and match the topic against callback filters; and
   it queues a step's PUBACKs as one write instead of one packet (and system call) each.
+  It relies on paho internals (gateway/ingest/client.py): start-up checks they are there
+  and otherwise runs paho's public path (`PahoClient`), as `mqtt.fast_path=false` does.
 - Connecting (which can block for the connect timeout when the broker is unreachable)
   runs in a worker thread; on a lost connection we connect again with a doubling delay
   and subscribe again in `on_connect` every time, whether or not the session survived.
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,13 +43,19 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from gateway.config import MqttSettings
+from gateway.ingest.client import (
+    BufferedClient,
+    PahoClient,
+    fast_path_problem,
+    in_packet_problem,
+    log_in,
+)
 from gateway.runtime.stats import Health
 
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 2000  # QoS 1 messages the broker may send before we acknowledge
-READ_CHUNK = 65536
 READ_BURST = 1000  # messages read in one go before the loop runs anything else
 MISC_EVERY_S = 1.0  # keepalive pings and their timeout
 STOP_FLUSH_S = 2.0
@@ -108,80 +115,6 @@ class Inbox:
         return out
 
 
-_PUBACK = struct.Struct("!BBH")  # type, remaining length 2, packet id: a v5 PUBACK, success
-
-
-class BufferedClient(mqtt.Client):
-    """paho's client, reading its socket through a buffer (see the module's notes).
-
-    Relies on internals of paho 2.x, all covered by the integration tests: `_sock_recv` is
-    the one place paho reads the socket; `_handle_publish` decodes `_in_packet` (anything
-    but the common case is left to it); `_packet_queue` takes any bytes to write (paho's
-    own `ack` queues a 4-byte PUBACK through it per message)."""
-
-    on_publish_packet: Any = None  # (topic, payload, mid, qos, dup) for PUBLISH decoded here
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._rbuf = b""
-        self._rpos = 0
-
-    def reset_buffer(self) -> None:
-        """Forget unread bytes (a new connection starts clean)."""
-        self._rbuf = b""
-        self._rpos = 0
-
-    @property
-    def has_buffered(self) -> bool:
-        return self._rpos < len(self._rbuf)
-
-    def ack_all(self, mids: list[int]) -> None:
-        """PUBACK (success) for every QoS 1 packet id in `mids`, as one queued write."""
-        if mids:
-            data = b"".join([_PUBACK.pack(mqtt.PUBACK, 2, mid) for mid in mids])
-            self._packet_queue(mqtt.PUBACK, data, 0, 1)
-
-    def _handle_publish(self) -> MQTTErrorCode:
-        header: int = self._in_packet["command"]
-        qos = (header & 0x06) >> 1
-        take = self.on_publish_packet
-        if (
-            qos == 2
-            or take is None
-            or not self._manual_ack
-            or self._protocol != MQTTProtocolVersion.MQTTv5
-        ):
-            return super()._handle_publish()
-        packet: bytes | bytearray = self._in_packet["packet"]
-        try:
-            end = 2 + int.from_bytes(packet[:2], "big")
-            topic = packet[2:end].decode()
-            mid = 0
-            if qos:
-                mid = int.from_bytes(packet[end : end + 2], "big")
-                end += 2
-            has_properties = packet[end] != 0  # v5: the properties' length, 0 for none
-        except (IndexError, UnicodeDecodeError):
-            return super()._handle_publish()  # paho says what is wrong with it
-        if has_properties or not topic:  # an empty topic: a v5 topic alias, paho's
-            return super()._handle_publish()
-        take(topic, bytes(packet[end + 1 :]), mid, qos, bool(header & 0x08))
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        pos = self._rpos
-        buf = self._rbuf
-        if pos >= len(buf):
-            buf = super()._sock_recv(READ_CHUNK)  # BlockingIOError when nothing is there
-            if not buf:
-                return buf  # the broker closed the connection
-            self._rbuf = buf
-            pos = 0
-        end = pos + bufsize
-        self._rpos = end
-        return buf[pos:end]
-
-
 class MqttIngest:
     def __init__(
         self,
@@ -195,22 +128,8 @@ class MqttIngest:
         self._inbox = inbox
         self._health = health
         self.status_topic = f"{settings.topic_root}/v1/gateway/status"
-        client = BufferedClient(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            protocol=MQTTProtocolVersion.MQTTv5,
-            manual_ack=True,
-        )
-        if settings.username is not None:
-            password = settings.password.get_secret_value() if settings.password else None
-            client.username_pw_set(settings.username, password)
-        if settings.tls:
-            client.tls_set(
-                ca_certs=str(settings.ca_file) if settings.ca_file else None,
-                certfile=str(settings.cert_file) if settings.cert_file else None,
-                keyfile=str(settings.key_file) if settings.key_file else None,
-            )
-            client.tls_insecure_set(settings.tls_insecure)
+        client = self._new_client()
+        log_in(client, settings)
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -260,6 +179,29 @@ class MqttIngest:
         if self._is_drained and self._unacked < RECEIVE_MAXIMUM // 2 and not len(self._inbox):
             self._is_behind = False
 
+    def _new_client(self) -> PahoClient:
+        """The fast path when paho has what it relies on (gateway/ingest/client.py), else
+        paho's public path, said once in the log."""
+        options: dict[str, Any] = {
+            "client_id": self._settings.client_id,
+            "protocol": MQTTProtocolVersion.MQTTv5,
+            "manual_ack": True,
+        }
+        if not self._settings.fast_path:
+            log.info("mqtt_fast_path_disabled reason=%s", "the settings (mqtt.fast_path=false)")
+            return PahoClient(CallbackAPIVersion.VERSION2, **options)
+        fast = BufferedClient(CallbackAPIVersion.VERSION2, **options)
+        problem = fast_path_problem(fast)
+        if problem is None:
+            return fast
+        log.warning("mqtt_fast_path_disabled reason=%s (paho's public path: slower)", problem)
+        return PahoClient(CallbackAPIVersion.VERSION2, **options)
+
+    @property
+    def path(self) -> str:
+        """`fast` (BufferedClient) or `public` (paho's own reading and acknowledging)."""
+        return "fast" if self._client.is_fast else "public"
+
     # ---- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
@@ -268,10 +210,11 @@ class MqttIngest:
         self._loop_thread = threading.get_ident()
         self._task = self._loop.create_task(self._run(), name="mqtt")
         log.info(
-            "mqtt_connecting host=%s port=%s client_id=%s",
+            "mqtt_connecting host=%s port=%s client_id=%s path=%s",
             self._settings.host,
             self._settings.port,
             self._settings.client_id,
+            self.path,
         )
 
     async def stop(self) -> None:
@@ -355,6 +298,9 @@ class MqttIngest:
         self._unacked = 0  # what the last connection left unacknowledged comes again
         self._is_behind = False
         self._link += 1
+        if self._client.is_fast and (problem := in_packet_problem(self._client)):
+            self._client.is_fast = False  # overrides that only hand over to paho's own
+            log.warning("mqtt_fast_path_disabled reason=%s (paho's public path: slower)", problem)
         self._sock = sock
         self._fd = sock.fileno()
         self._resume()

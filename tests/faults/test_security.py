@@ -72,7 +72,9 @@ def _tls_env(broker: LocalBroker, password: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 def test_over_tls_with_a_password_it_works_and_secrets_never_leak(
+    log_format: str,
     tls_broker: LocalBroker,
     topic_root: str,
     receiver: WebhookReceiver,
@@ -88,6 +90,7 @@ def test_over_tls_with_a_password_it_works_and_secrets_never_leak(
         extra_env={
             **_tls_env(tls_broker, MQTT_PASSWORD),
             "GRIDGATE_AUTH__ADMIN_TOKEN": ADMIN,
+            "GRIDGATE_LOG__FORMAT": log_format,
             "GRIDGATE_CHANNELS": json.dumps(
                 [{"type": "dingtalk", "name": "dt", "url": dingtalk, "secret": DINGTALK_SECRET}]
             ),
@@ -128,12 +131,20 @@ def test_over_tls_with_a_password_it_works_and_secrets_never_leak(
     answers.append(shown.stdout + shown.stderr)
     gw.stop()
     log = (tmp_path / "gateway.log").read_text()
+    if log_format == "json":  # every line an object, and the failures are in it
+        entries = [json.loads(line) for line in log.splitlines()]
+        assert any(e.get("event") == "delivery_retry" for e in entries)
     secrets = [MQTT_PASSWORD, WEBHOOK_SECRET, DINGTALK_SECRET, ADMIN, "tok-Yy31-never-logged"]
     for secret in secrets:
         assert secret not in log, secret
         for answer in answers:
             assert secret not in answer, (secret, answer[:200])
-    record("secrets", secrets_checked=len(secrets), places_checked=len(answers) + 1, leaks=0)
+    record(
+        f"secrets_{log_format}_logs",
+        secrets_checked=len(secrets),
+        places_checked=len(answers) + 1,
+        leaks=0,
+    )
 
 
 def test_a_wrong_broker_password_is_reported_unhealthy_and_never_crashes(

@@ -1,127 +1,112 @@
-"""`/metrics` in the Prometheus text format, read back with a strict little parser, and the
-gateway's JSON log lines."""
+"""`/metrics`, read back with prometheus-client's own parsers: the Prometheus text format
+(0.0.4) and OpenMetrics 1.0.0 (stricter: units, `_total`, histogram shape), checked
+against the table in docs/operations.md."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.api.metrics import exposition, registry
 from gateway.runtime.broker import LocalBroker
-from gateway.runtime.metrics import Exposition, render
 from gateway.runtime.stats import Health
-from tests.support import GatewayProcess, Publisher, WebhookReceiver, gateway_env, wait_until
+from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
-NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-SAMPLE = re.compile(rf"^({NAME})(?:\{{(.*)\}})? (\S+)$")
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)')
-TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
-SUFFIXES = ("_bucket", "_sum", "_count")
-
-Labels = frozenset[tuple[str, str]]
-
-
-def _unescape(value: str) -> str:
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+DOC_ROW = re.compile(r"^\| `(gridgate_[a-z_]+)` \| (counter|gauge|histogram) \|", re.M)
 
 
 @dataclass
-class Parsed:
-    types: dict[str, str] = field(default_factory=dict)
-    helps: dict[str, str] = field(default_factory=dict)
-    samples: dict[str, dict[Labels, float]] = field(default_factory=dict)
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples[name][frozenset(labels.items())]
+class Family:
+    type: str
+    help: str
+    unit: str
+    samples: dict[frozenset[tuple[str, str]], float]  # sample name + labels -> value
 
 
-def parse(text: str) -> Parsed:
-    """The exposition format 0.0.4, strictly: every sample's family declared before it."""
-    assert text.endswith("\n")
-    out = Parsed()
-    for line in text.splitlines():
-        if line.startswith("# HELP "):
-            name, _, help_text = line[7:].partition(" ")
-            assert name not in out.helps, f"second HELP for {name}"
-            out.helps[name] = help_text
-            continue
-        if line.startswith("# TYPE "):
-            name, _, kind = line[7:].partition(" ")
-            assert kind in TYPES, line
-            assert name not in out.types, f"second TYPE for {name}"
-            out.types[name] = kind
-            continue
-        assert not line.startswith("#"), f"unexpected comment {line!r}"
-        assert line.strip(), "blank line"
-        match = SAMPLE.match(line)
-        assert match, f"not a sample: {line!r}"
-        name, label_text, value = match.groups()
-        family = name
-        if name not in out.types:
-            family = next((name[: -len(s)] for s in SUFFIXES if name.endswith(s)), name)
-        assert family in out.types, f"{name} has no TYPE line before it"
-        assert family in out.helps, f"{name} has no HELP line"
-        labels: list[tuple[str, str]] = []
-        rest = label_text or ""
-        while rest:
-            label = LABEL.match(rest)
-            assert label, f"bad labels in {line!r}"
-            labels.append((label.group(1), _unescape(label.group(2))))
-            rest = rest[label.end() :]
-        key = frozenset(labels)
-        series = out.samples.setdefault(name, {})
-        assert key not in series, f"duplicate sample {line!r}"
-        series[key] = float(value)
+def _families(text: str, *, strict: bool = False) -> dict[str, Family]:
+    """Sample name (`x_total`, `x_bucket`, ...) with its labels -> value, per family."""
+    parse = openmetrics_families if strict else text_string_to_metric_families
+    out: dict[str, Family] = {}
+    for metric in parse(text):
+        name = metric.name + "_total" if metric.type == "counter" else metric.name
+        samples = {
+            frozenset({("__name__", s.name), *s.labels.items()}): s.value for s in metric.samples
+        }
+        out[name] = Family(metric.type, metric.documentation, metric.unit, samples)
     return out
 
 
-def test_label_values_and_help_text_are_escaped() -> None:
-    out = Exposition()
-    out.labelled("x_total", "counter", "help with \\ and\nnewline", ("a",), {('q"u\\o\nte',): 2})
-    text = out.text()
-    assert "# HELP x_total help with \\\\ and\\nnewline\n" in text
-    assert 'x_total{a="q\\"u\\\\o\\nte"} 2\n' in text
-    assert parse(text).value("x_total", a='q"u\\o\nte') == 2
+def _value(families: dict[str, Family], sample: str, **labels: str) -> float:
+    family = next(f for name, f in families.items() if sample.startswith(name))
+    return family.samples[frozenset({("__name__", sample), *labels.items()})]
 
 
-def test_render_without_traffic_still_declares_every_family() -> None:
-    parsed = parse(render(Health(), {}, {}))
-    assert parsed.value("gridgate_alerts", state="raised", severity="critical") == 0
-    assert parsed.value("gridgate_telemetry_enabled") == 0
-    assert parsed.types["gridgate_pipeline_step_seconds"] == "histogram"
-    assert parsed.value("gridgate_pipeline_step_seconds_bucket", phase="write", le="+Inf") == 0
+def _documented() -> dict[str, str]:
+    """name -> type, from the metrics table in docs/operations.md."""
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    return dict(DOC_ROW.findall(text))
 
 
-@pytest.fixture
-def json_gateway(
-    tmp_path: Path, broker: LocalBroker, topic_root: str, receiver: WebhookReceiver
-) -> Iterator[GatewayProcess]:
-    env, port = gateway_env(
-        tmp_path,
-        broker.port,
-        topic_root,
-        webhooks=[{"name": "ops", "url": receiver.url}],
-    )
-    env["GRIDGATE_LOG__FORMAT"] = "json"
-    process = GatewayProcess(env=env, log_path=tmp_path / "gateway.log", api_port=port)
-    process.start()
-    yield process
-    process.stop()
+class _NoStore:
+    def alert_counts(self) -> dict[tuple[str, str], int]:
+        return {}
+
+    def outbox_depths(self) -> dict[tuple[str, str], int]:
+        return {}
+
+
+def test_every_family_is_declared_with_help_type_and_unit_as_documented_before_traffic() -> None:
+    health = Health()
+    health.ingest.started_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    metrics = registry(health, _NoStore())
+    body, content_type = exposition(metrics, None)
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    text = _families(body.decode())
+    strict_body, strict_type = exposition(metrics, OPENMETRICS)
+    assert strict_type.startswith("application/openmetrics-text; version=1.0.0")
+    strict = _families(strict_body.decode(), strict=True)
+
+    ours = {name: f.type for name, f in text.items() if name.startswith("gridgate_")}
+    assert ours == _documented()
+    assert {name: f.type for name, f in strict.items() if name in ours} == ours
+    for name, family in strict.items():
+        assert family.help, name
+        if name.endswith("_seconds") and name in ours:  # the process collector gives none
+            assert family.unit == "seconds", name
+    assert strict["gridgate_telemetry_buffer_capacity_points"].unit == "points"
+    assert _value(text, "gridgate_alerts", state="raised", severity="critical") == 0
+    assert _value(text, "gridgate_start_time_seconds") == health.ingest.started_at.timestamp()
+    assert _value(text, "gridgate_pipeline_step_seconds_bucket", phase="write", le="+Inf") == 0
+    assert _value(text, "process_resident_memory_bytes") > 0  # the process collector too
+
+
+def test_two_apps_in_one_process_keep_their_own_counters() -> None:
+    one, two = Health(), Health()
+    one.ingest.received, two.ingest.received = 3, 5
+    scraped = [_families(exposition(registry(h, _NoStore()), None)[0].decode()) for h in (one, two)]
+    assert [_value(f, "gridgate_messages_received_total") for f in scraped] == [3, 5]
 
 
 def test_metrics_count_messages_readings_alerts_deliveries_and_steps(
-    json_gateway: GatewayProcess,
-    publisher: Publisher,
+    broker: LocalBroker,
     topic_root: str,
+    publisher: Publisher,
     receiver: WebhookReceiver,
+    gateways: Callable[..., GatewayProcess],
 ) -> None:
+    gw = gateways(broker.port, topic_root, webhooks=[{"name": "ops", "url": receiver.url}])
     publisher.publish(
         f"{topic_root}/v1/door-b1-u1/reading", '{"kind":"door","fields":{"open":false}}'
     )
@@ -132,74 +117,55 @@ def test_metrics_count_messages_readings_alerts_deliveries_and_steps(
     )
     wait_until(lambda: receiver.requests, 10, "the smoke alert's webhook")
 
-    def scraped() -> Parsed | None:
-        response = httpx.get(json_gateway.base_url + "/metrics", timeout=5)
+    def scraped() -> dict[str, Family] | None:
+        response = httpx.get(gw.base_url + "/metrics", timeout=5)
         assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-        parsed = parse(response.text)
-        delivered = parsed.samples.get("gridgate_outbox_deliveries", {})
-        return (
-            parsed
-            if delivered.get(frozenset({("channel", "webhook"), ("state", "delivered")}))
-            else None
+        assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+        families = _families(response.text)
+        delivered = families["gridgate_outbox_deliveries"].samples.get(
+            frozenset(
+                {("__name__", "gridgate_outbox_deliveries"), ("channel", "webhook")}
+                | {("state", "delivered")}
+            )
         )
+        return families if delivered else None
 
     metrics = wait_until(scraped, 10, "the delivery in /metrics")
-    assert metrics.value("gridgate_messages_received_total") == 4
-    assert metrics.value("gridgate_messages_accepted_total") == 2
-    assert (
-        metrics.value("gridgate_messages_rejected_total", adapter="native", reason="malformed_json")
-        == 1
-    )
-    assert (
-        metrics.value("gridgate_messages_rejected_total", adapter="native", reason="unknown_device")
-        == 1
-    )
-    assert metrics.value("gridgate_readings_total", kind="door") == 1
-    assert metrics.value("gridgate_readings_total", kind="smoke") == 1
-    assert metrics.value("gridgate_alerts", state="raised", severity="critical") == 1
-    assert metrics.value("gridgate_alerts", state="raised", severity="warning") == 0
-    assert metrics.value("gridgate_alert_events_total", type="raised") == 1
-    assert metrics.value("gridgate_deliveries_total", outcome="delivered") == 1
-    assert metrics.types["gridgate_delivery_latency_seconds"] == "histogram"
-    assert metrics.value("gridgate_delivery_latency_seconds_count", channel="webhook") == 1
-    assert (
-        metrics.value("gridgate_delivery_latency_seconds_bucket", channel="webhook", le="+Inf") == 1
-    )
-    assert 0 < metrics.value("gridgate_delivery_latency_seconds_sum", channel="webhook") < 10
-    evaluate = metrics.value("gridgate_pipeline_step_seconds_count", phase="evaluate")
+    assert _value(metrics, "gridgate_messages_received_total") == 4  # what was published
+    assert _value(metrics, "gridgate_messages_accepted_total") == 2
+    rejected = "gridgate_messages_rejected_total"
+    assert _value(metrics, rejected, adapter="native", reason="malformed_json") == 1
+    assert _value(metrics, rejected, adapter="native", reason="unknown_device") == 1
+    assert _value(metrics, "gridgate_readings_total", kind="door") == 1
+    assert _value(metrics, "gridgate_readings_total", kind="smoke") == 1
+    assert _value(metrics, "gridgate_alerts", state="raised", severity="critical") == 1
+    assert _value(metrics, "gridgate_alerts", state="raised", severity="warning") == 0
+    assert _value(metrics, "gridgate_alert_events_total", type="raised") == 1
+    assert _value(metrics, "gridgate_deliveries_total", outcome="delivered") == 1
+    latency = "gridgate_delivery_latency_seconds"
+    assert metrics[latency].type == "histogram"
+    assert _value(metrics, f"{latency}_count", channel="webhook") == 1
+    assert _value(metrics, f"{latency}_bucket", channel="webhook", le="+Inf") == 1
+    assert 0 < _value(metrics, f"{latency}_sum", channel="webhook") < 10
+    step = "gridgate_pipeline_step_seconds"
+    evaluate = _value(metrics, f"{step}_count", phase="evaluate")
     assert evaluate >= 2
     buckets = [
-        v
-        for k, v in metrics.samples["gridgate_pipeline_step_seconds_bucket"].items()
-        if ("phase", "evaluate") in k
+        value
+        for labels, value in metrics[step].samples.items()
+        if ("phase", "evaluate") in labels and ("__name__", f"{step}_bucket") in labels
     ]
+    assert len(buckets) == 13
     assert buckets == sorted(buckets)  # cumulative
     assert max(buckets) == evaluate
-    assert metrics.value("gridgate_broker_connected") == 1
-    assert metrics.value("gridgate_telemetry_enabled") == 0
-    assert metrics.value("gridgate_telemetry_points_dropped_total", reason="overflow") == 0
+    assert _value(metrics, "gridgate_broker_connected") == 1
+    assert _value(metrics, "gridgate_telemetry_enabled") == 0
+    assert _value(metrics, "gridgate_telemetry_points_dropped_total", reason="overflow") == 0
 
-
-def test_json_log_format_writes_one_object_per_line(
-    json_gateway: GatewayProcess, publisher: Publisher, topic_root: str
-) -> None:
-    publisher.publish(
-        f"{topic_root}/v1/smoke-b2-u1/reading", '{"kind":"smoke","fields":{"smoke":true}}'
-    )
-    wait_until(lambda: json_gateway.get("/alerts"), 10, "the smoke alert")
-    assert json_gateway.stop() == 0
-    lines = json_gateway.log_path.read_text(encoding="utf-8").splitlines()
-    assert len(lines) > 3
-    entries = []
-    for line in lines:
-        entry = json.loads(line)  # fails on any line that is not one JSON object
-        assert isinstance(entry, dict), line
-        assert {"at", "level", "logger", "message"} <= set(entry), line
-        entries.append(entry)
-    messages = [e["message"] for e in entries]
-    assert any(m.startswith("gateway_starting ") for m in messages)
-    assert any(m.startswith("alert_raised rule=smoke_detected") for m in messages)
-    assert messages[-1] == "gateway_stopped"
-    assert {e["level"] for e in entries} <= {"debug", "info", "warning", "error", "critical"}
-    assert {"gateway.service", "gateway.pipeline.steps"} <= {e["logger"] for e in entries}
+    # a Prometheus that asks for OpenMetrics gets it, and it passes the strict parser
+    strict = httpx.get(gw.base_url + "/metrics", headers={"Accept": OPENMETRICS}, timeout=5)
+    assert strict.headers["content-type"].startswith("application/openmetrics-text")
+    assert strict.text.endswith("# EOF\n")
+    families = _families(strict.text, strict=True)
+    assert families[latency].unit == "seconds"
+    assert _value(families, "gridgate_messages_received_total") == 4

@@ -250,12 +250,12 @@ def test_gateway_writes_published_readings_to_influx_through_the_broker(
     metrics = wait_until(
         lambda: (
             (text := httpx.get(url, timeout=5).text)
-            and "gridgate_telemetry_points_written_total 4\n" in text
+            and "gridgate_telemetry_points_written_total 4.0\n" in text
             and text
         ),
         5,
         "4 points written in /metrics",
     )
-    assert "gridgate_telemetry_enabled 1" in metrics
-    assert 'gridgate_telemetry_points_skipped_total{kind="smoke"} 2' in metrics
+    assert "gridgate_telemetry_enabled 1.0\n" in metrics
+    assert 'gridgate_telemetry_points_skipped_total{kind="smoke"} 2.0\n' in metrics
     assert "secret-token" not in json.dumps(telemetry_gateway.get("/health"))

@@ -1,11 +1,12 @@
-"""`GET /metrics`: the counters for Prometheus (gateway/runtime/metrics.py renders them)."""
+"""`GET /metrics`: the counters for Prometheus (gateway/api/metrics.py collects them)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 
-from gateway.api.deps import Context
-from gateway.runtime.metrics import CONTENT_TYPE, render
+from gateway.api.metrics import exposition
 
 router = APIRouter(tags=["status"])
 
@@ -13,10 +14,15 @@ router = APIRouter(tags=["status"])
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_PLAIN_0_0_4: {}, OPENMETRICS: {}},
+            "description": "Prometheus text format, or OpenMetrics when `Accept` asks for it",
+        }
+    },
 )
-def metrics(context: Context) -> Response:
-    """Counters and gauges in the Prometheus text exposition format 0.0.4."""
-    store = context.store
-    text = render(context.health, store.alerts.counts(), store.outbox.depths())
-    return Response(content=text, media_type=CONTENT_TYPE)
+def metrics(request: Request) -> Response:
+    """Counters, gauges and histograms in the Prometheus text exposition format 0.0.4
+    (OpenMetrics 1.0.0 for a scraper that sends `Accept: application/openmetrics-text`)."""
+    body, content_type = exposition(request.app.state.metrics, request.headers.get("accept"))
+    return Response(content=body, media_type=content_type)
