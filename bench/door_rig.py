@@ -70,7 +70,8 @@ class GridgateTarget:
     name = "gridgate"
 
     def __init__(self, tmp: Path, broker: LocalBroker, site: Path, hook_url: str) -> None:
-        webhooks = f'[{{"name": "bench", "url": "{hook_url}"}}]'
+        # version 2: the events due go together (docs/webhooks.md); the receiver counts alerts
+        webhooks = f'[{{"name": "bench", "url": "{hook_url}", "version": 2}}]'
         self.gateway = Gateway(
             tmp, broker.port, "bench", site, HOLD_S, rules="shipped",
             env={"GRIDGATE_WEBHOOKS": webhooks},

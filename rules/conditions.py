@@ -10,8 +10,9 @@ takes over at 06:00 and it is due at 06:02:50.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from rules.model import HeldRule, NightHold
@@ -47,19 +48,26 @@ def wall_edges_after(at: datetime, clock: tuple[time, ...], tz: ZoneInfo) -> Ite
     """
     local_day = at.astimezone(tz).date() - timedelta(days=1)
     while True:
-        next_day = local_day + timedelta(days=1)
-        day_start = datetime.combine(local_day, time(0), tzinfo=tz).astimezone(UTC)
-        day_end = datetime.combine(next_day, time(0), tzinfo=tz).astimezone(UTC)
-        edges = {
-            datetime.combine(local_day, t, tzinfo=tz).replace(fold=fold).astimezone(UTC)
-            for t in clock
-            for fold in (0, 1)
-        }
-        edges.update(_offset_changes(day_start, day_end, tz))
-        for edge in sorted(edges):
+        for edge in _day_edges(local_day, clock, tz):
             if edge > at:
                 yield edge
         local_day += timedelta(days=1)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_edges(local_day: date, clock: tuple[time, ...], tz: ZoneInfo) -> tuple[datetime, ...]:
+    """One local day's edges, sorted: computed once per day and clock (every door opening
+    under a night window asks for them; a rule file has a handful of windows)."""
+    next_day = local_day + timedelta(days=1)
+    day_start = datetime.combine(local_day, time(0), tzinfo=tz).astimezone(UTC)
+    day_end = datetime.combine(next_day, time(0), tzinfo=tz).astimezone(UTC)
+    edges = {
+        datetime.combine(local_day, t, tzinfo=tz).replace(fold=fold).astimezone(UTC)
+        for t in clock
+        for fold in (0, 1)
+    }
+    edges.update(_offset_changes(day_start, day_end, tz))
+    return tuple(sorted(edges))
 
 
 def _boundaries_after(at: datetime, night: NightHold, tz: ZoneInfo) -> Iterator[datetime]:

@@ -46,8 +46,11 @@ from rules.transitions import (
     observe_threshold,
 )
 from rules.windows import allowed_from
-from sensors.kinds import Kind
-from sensors.reading import Reading
+from sensors.kinds import KINDS, Kind
+from sensors.reading import FieldValue, Reading
+
+# what `restore` needs of a device's state: its kind, fields, and when its state changed
+DeviceFacts = tuple[Kind, Mapping[str, FieldValue], datetime | None]
 
 __all__ = ["AlertEvent", "Engine", "EventType", "Track", "TrackKey", "Where"]
 
@@ -77,6 +80,7 @@ class Engine:
 
     def _load(self, rules: RuleFile) -> None:
         self._rules: dict[str, AnyRule] = {rule.id: rule for rule in rules.rules}
+        self._led.derived = frozenset(r.id for r in rules.rules if _is_derived(r))
         self._max_lateness = timedelta(seconds=rules.max_lateness_s)
         self._node_rules = [r for r in rules.rules if isinstance(r, NodeOfflineRule)]
         self._reindex()
@@ -335,7 +339,8 @@ class Engine:
 
     def take_refreshed(self) -> set[TrackKey]:
         """Tracks only moved forward by reports since the last call (offline watches):
-        the caller saves them when it sees fit, through `saved_form`."""
+        the caller need not save them (`restore` moves them on from the devices' last
+        reports), or saves them when it sees fit, through `saved_form`."""
         refreshed, self._led.refreshed = self._led.refreshed, set()
         return refreshed
 
@@ -343,19 +348,77 @@ class Engine:
         """A copy of the track as it stands, for the store (None: it has ended)."""
         return _copy(self._led.tracks.get(key))
 
-    def restore(self, tracks: list[tuple[TrackKey, Track]]) -> None:
-        """Load tracks saved by the store; tracks of rules no longer defined are dropped."""
+    def restore(
+        self,
+        tracks: list[tuple[TrackKey, Track]],
+        last_seen: Mapping[str, datetime] | None = None,
+        states: Mapping[str, DeviceFacts] | None = None,
+    ) -> None:
+        """Load tracks saved by the store; tracks of rules no longer defined are dropped.
+
+        An offline watch is saved when it starts, raises or ends, not each time a report
+        moves it on (`take_refreshed`): `last_seen` (each device's last report, kept with
+        its state) moves it to where the reports had taken it. A held or immediate
+        condition on the kind's state field is saved once raised, not while it waits
+        ("open since" is the device's state): `states` derives those again."""
         led = self._led
+        seen = last_seen or {}
         for key, track in tracks:
-            if key[0] not in self._rules:
+            rule = self._rules.get(key[0])
+            if rule is None:
                 led.changed.add(key)
                 continue
+            if key[0] in led.derived and not track.is_raised:
+                led.changed.add(key)  # a row of an older version: derived below instead
+                continue
+            if key[0] in led.derived:
+                led.stored.add(key)
             copy = _copy(track)
             assert copy is not None  # noqa: S101  # track is not None
+            at = seen.get(key[1])
+            if (
+                isinstance(rule, AbsenceRule)
+                and at is not None
+                and at > copy.since_at
+                and not copy.is_raised
+                and "silent_at" not in copy.data
+            ):
+                kind = Kind(copy.data["kind"]) if "kind" in copy.data else None
+                where = self._where.get(key[1])
+                silent_s = rule.silent_for(where.kind if where is not None else kind)
+                copy.since_at = at
+                copy.due_at = (
+                    None
+                    if silent_s is None
+                    else allowed_from(rule, at + timedelta(seconds=silent_s), self._tz)
+                )
             led.tracks[key] = copy
             led.timers.set(key, copy.next_at())
+        for device_id, facts in (states or {}).items():
+            self._derive(device_id, facts)
         self._groups.refill(led.tracks)
         self._prune()
+
+    def _derive(self, device_id: str, facts: DeviceFacts) -> None:
+        """The waiting tracks a device's state implies (a door open since `changed_at`),
+        as the reading that made the state would have made them."""
+        kind, fields, changed_at = facts
+        if changed_at is None:
+            return
+        reading = Reading(device_id, kind, dict(fields), changed_at, changed_at)
+        for rule, how, _ in self._rules_for(device_id, kind):
+            key = (rule.id, device_id)
+            if (
+                rule.id in self._led.derived
+                and how is _Handler.STATE
+                and key not in self._led.tracks
+            ):
+                observe_state(
+                    self._led, cast(HeldRule | ImmediateRule, rule), key, None, reading,
+                    changed_at, changed_at,
+                )  # fmt: skip
+        # an immediate raise here (a state whose raise was never saved) comes out with the
+        # next call's events
 
     def active(self) -> dict[TrackKey, Track]:
         return dict(self._led.tracks)
@@ -393,6 +456,14 @@ def _needs(rule: AnyRule) -> str | None:
         return None
     field: str | None = getattr(rule, "field", None)
     return field
+
+
+def _is_derived(rule: AnyRule) -> bool:
+    """A held or immediate condition on the state field of every kind it covers: while it
+    waits, the device's state (the field's value, and since when) says all it holds."""
+    if not isinstance(rule, HeldRule | ImmediateRule) or rule.field is None:
+        return False
+    return all(KINDS[kind].state_field == rule.field for kind in rule.kinds)
 
 
 def _copy(track: Track | None) -> Track | None:

@@ -26,8 +26,13 @@ class Ledger:
         self.tracks: dict[TrackKey, Track] = {}
         self.timers: Timers[TrackKey] = Timers()
         self.changed: set[TrackKey] = set()
-        # tracks only moved forward in place by a report (an offline watch): saved lazily
+        # tracks only moved forward in place by a report (an offline watch): not saved
         self.refreshed: set[TrackKey] = set()
+        # rules whose waiting tracks follow from the device's state alone (held or
+        # immediate on the kind's state field: "open since"): those are not saved, a
+        # restart derives them again (Engine.restore); once raised they are saved
+        self.derived: frozenset[str] = frozenset()
+        self.stored: set[TrackKey] = set()  # keys of such rules that have a row saved
         self.events: list[AlertEvent] = []
         self.where: Mapping[str, Where] = {}
         self.node_where: dict[str, Where] = {}  # node id -> a Where for the node itself
@@ -38,8 +43,12 @@ class Ledger:
     def put(self, key: TrackKey, track: Track) -> None:
         """Store a new or changed track and (re)schedule its timer."""
         self.tracks[key] = track
-        self.changed.add(key)
         self.timers.set(key, track.next_at())
+        if key[0] in self.derived:
+            if not track.is_raised and key not in self.stored:
+                return  # a door open, not yet past its hold: its state says as much
+            self.stored.add(key)
+        self.changed.add(key)
 
     def refresh(self, key: TrackKey, track: Track) -> None:
         """A track moved forward in place (its instants only): rescheduled now, saved when
@@ -49,8 +58,11 @@ class Ledger:
         self.timers.set(key, track.next_at())
 
     def drop(self, key: TrackKey) -> None:
-        if self.tracks.pop(key, None) is not None:
+        if self.tracks.pop(key, None) is not None and (
+            key[0] not in self.derived or key in self.stored
+        ):
             self.changed.add(key)
+            self.stored.discard(key)
         self.timers.set(key, None)
 
     def take_events(self) -> list[AlertEvent]:

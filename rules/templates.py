@@ -17,6 +17,7 @@ error. A place the subject does not have (a gate has no building) renders as "".
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,7 +130,14 @@ def place_values(
     subject_id: str, where: Where | None, lang: str, *, is_node: bool = False
 ) -> dict[str, str]:
     """Names of the places on the subject's path, the device's own name, and `place`: the
-    names from the community down, ending with the device (a node ends with itself)."""
+    names from the community down, ending with the device (a node ends with itself).
+    (A fresh dict: callers add to it.)"""
+    return dict(_place_values(subject_id, where, lang, is_node))
+
+
+@functools.lru_cache(maxsize=65536)
+def _place_values(subject_id: str, where: Where | None, lang: str, is_node: bool) -> dict[str, str]:
+    """Once per subject and language: every alert of a door names the same places."""
     values = {"device": subject_id, "device_id": subject_id}
     if where is None:
         return values

@@ -92,7 +92,13 @@ def observe_count(
     if not times and not track.is_raised and value != rule.equals:
         led.drop(key)
         return
+    is_only_last = not is_transition and times == track.data.get("times")
     track.data = data
+    if is_only_last and not track.is_raised and led.tracks.get(key) is track:
+        # only `last` moved (the door closed): not worth a write per close; a restart that
+        # lost it counts an opening fewer at most
+        led.refresh(key, track)
+        return
     led.put(key, track)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sensors.declared import DeclaredAdapter, KindOf
+from sensors.declared import DeclaredAdapter, KindOf, Route
 from sensors.errors import FileError, Problem
 from sensors.load import folder_paths, load_adapter, shipped_paths
 from sensors.native import VERSION, NativeAdapter
@@ -32,6 +32,9 @@ __all__ = ["AdapterSet", "KindOf"]
 
 NO_ADAPTER = "none"
 RESERVED_NAMES = frozenset({NO_ADAPTER, "native"})
+
+
+ROUTED_MAX = 200_000
 
 
 class AdapterSet:
@@ -50,6 +53,11 @@ class AdapterSet:
         self._native_prefix = f"{native.topic_root}/{VERSION}/"
         self._native_filter = TopicFilter.parse(f"{native.topic_root}/{VERSION}/#")
         self.names: list[str] = [native.name, *(a.name for a in self.declared)]
+        # topic -> the adapter and route it goes to, with its placeholders' values, for
+        # topics whose routing was settled (a few per device): routing is the same for
+        # every message on a topic, and asking each adapter's patterns every time cost as
+        # much as the rest of adapting
+        self._routed: dict[str, tuple[DeclaredAdapter, tuple[Route, dict[str, str]]]] = {}
 
     @classmethod
     def load(
@@ -116,13 +124,33 @@ class AdapterSet:
     ) -> Reading | Rejection:
         if topic.startswith(self._native_prefix):
             return self.native.adapt(topic, payload, received_at)
+        routed = self._routed.get(topic)
+        if routed is not None:
+            return routed[0].adapt(
+                topic, routed[1], payload, received_at, kind_of, self.max_payload_bytes
+            )
         levels = topic.split("/")
         for adapter in self.declared:
             found = adapter.route(levels)
-            if found is not None:
-                return adapter.adapt(
-                    topic, found, payload, received_at, kind_of, self.max_payload_bytes
+            if found is None:
+                continue
+            problem = adapter.topic_problem(levels, found[1])
+            if problem is not None:
+                return Rejection(
+                    reason=problem[0],
+                    detail=problem[1],
+                    topic=topic,
+                    received_at=received_at,
+                    adapter=adapter.name,
+                    device_id=None,
+                    sample=Rejection.sample_of(payload),
                 )
+            if len(self._routed) >= ROUTED_MAX:
+                self._routed.clear()  # bounded: a flood of invented topics starts it over
+            self._routed[topic] = (adapter, found)
+            return adapter.adapt(
+                topic, found, payload, received_at, kind_of, self.max_payload_bytes
+            )
         for adapter in self.declared:
             if adapter.is_unmatched(levels):
                 return adapter.adapt_unmatched(topic, payload, received_at, self.max_payload_bytes)

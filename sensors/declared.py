@@ -147,6 +147,20 @@ class DeclaredAdapter:
 
         return reject
 
+    def topic_problem(
+        self, levels: list[str], values: dict[str, str]
+    ) -> tuple[RejectReason, str] | None:
+        """What is wrong with a topic this adapter's pattern matched, if anything: the
+        same every time, so AdapterSet asks once per topic."""
+        for excluded in self.excludes:
+            if excluded.matches(levels):
+                return RejectReason.IGNORED_TOPIC, f"topic is excluded by {excluded.text}"
+        for name, value in values.items():
+            if not self.placeholders[name].fullmatch(value):
+                what = "device id" if name == "device_id" else f"{{{name}}}"
+                return RejectReason.BAD_TOPIC, f"{what} {value[:80]!r} is not valid"
+        return None
+
     def adapt(
         self,
         topic: str,
@@ -156,19 +170,11 @@ class DeclaredAdapter:
         kind_of: KindOf,
         max_payload_bytes: int,
     ) -> Reading | Rejection:
+        """One message on a topic `route` matched (`found`), whose topic passed
+        `topic_problem`."""
         route, values = found
-        reject = self._reject(topic, payload, received_at, None)
-        levels = topic.split("/")
-        for excluded in self.excludes:
-            if excluded.matches(levels):
-                return reject(RejectReason.IGNORED_TOPIC, f"topic is excluded by {excluded.text}")
-        for name, value in values.items():
-            if not self.placeholders[name].fullmatch(value):
-                what = "device id" if name == "device_id" else f"{{{name}}}"
-                return reject(RejectReason.BAD_TOPIC, f"{what} {value[:80]!r} is not valid")
         device_id = values.get("device_id")
-        if device_id is not None:
-            reject = self._reject(topic, payload, received_at, device_id)
+        reject = self._reject(topic, payload, received_at, device_id)
         if len(payload) > max_payload_bytes:
             return reject(
                 RejectReason.PAYLOAD_TOO_LARGE,

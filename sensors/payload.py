@@ -36,6 +36,12 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
+# one decoder for every message (json.loads with hooks builds a new one per call)
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int
+)
+
+
 def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
     """The payload's JSON value, or why it cannot be used (a tuple: reason, detail)."""
     try:
@@ -43,12 +49,7 @@ def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
     except UnicodeDecodeError as exc:
         return RejectReason.MALFORMED_JSON, f"not UTF-8 text: {exc.reason} at byte {exc.start}"
     try:
-        return json.loads(
-            text,
-            parse_constant=_reject_constant,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-        )
+        return _DECODER.decode(text)
     except _Unacceptable as exc:
         return RejectReason.INVALID_PAYLOAD, str(exc)
     except RecursionError:

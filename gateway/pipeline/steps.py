@@ -15,13 +15,14 @@ cancels the timer, whatever its own time. Under a backlog, timers wait for it to
 worked off, and fire in the step that empties the inbox.
 
 One thing is written later than its step: what a repeated report moves (a sensor saying
-again what it said last, which is most of the traffic): the device's instants and its
-offline watches (rule tracks that every report moves forward). Those are collected and
-written from `SEEN_FLUSH_S` on, each device once however many times it repeated itself
-meanwhile, `SEEN_CHUNK` devices per step so that no step grows long. A crash loses about
-that long of them: an offline watch restored a second behind can only fall due a second
-early, for a device already silent for its kind's whole limit; never a state change, an
-alert or any other track. A stop writes them all.
+again what it said last, which is most of the traffic): the device's instants. Those are
+collected and written from `SEEN_FLUSH_S` on, each device once however many times it
+repeated itself meanwhile, `SEEN_CHUNK` devices per step so that no step grows long.
+Offline watches (rule tracks that every report moves on) are not written for it at all: a
+restart moves them on from those instants. A crash loses about a second of them: an
+offline watch restored a second behind can only fall due a second early, for a device
+already silent for its kind's whole limit; never a state change, an alert or any other
+track. A stop writes them all.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from gateway.store import Store
 from gateway.store.records import Delivery, DeviceState, Sighting, StateChange
 from gateway.store.step import StepWrite
 from gateway.store.writer import Writer
-from rules.engine import AlertEvent, Engine, TrackKey
+from rules.engine import AlertEvent, Engine
 from rules.model import RuleFile
 from sensors.adapt import AdapterSet
 from sensors.kinds import KINDS, Kind
@@ -136,9 +137,9 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self._in_flight: deque[asyncio.Future[list[Delivery]]] = deque()
         self._timer_wake = asyncio.Event()
+        self._sleeping_until: datetime | None = None  # the due time the timer loop waits for
         self.states: dict[str, DeviceState] = {}
         self._seen: dict[str, DeviceState] = {}  # repeated reports not written yet
-        self._tracks_later: dict[TrackKey, None] = {}  # offline watches they moved
         self._seen_due = time.monotonic() + SEEN_FLUSH_S
         self._seen_told = False
         self._max_lateness = engine.max_lateness
@@ -147,7 +148,12 @@ class Pipeline:
         """Load device states, rule tracks and the alerts in play saved before the last stop."""
         self.states = self._store.devices.states()
         tracks = self._store.devices.tracks()
-        self._engine.restore(tracks)
+        states = self.states
+        self._engine.restore(
+            tracks,
+            last_seen={d: s.last_seen_at for d, s in states.items()},
+            states={d: (s.kind, s.fields, s.changed_at) for d, s in states.items()},
+        )
         self._stage.load(self._now())
         log.info("state_restored devices=%d tracks=%d", len(self.states), len(tracks))
 
@@ -205,33 +211,27 @@ class Pipeline:
     # ---- what repeated reports moved ------------------------------------------------------
 
     def _take_seen(self, step: StepWrite, *, force: bool = False) -> None:
-        """Hand what repeated reports moved (device instants, offline watches) to this
-        step when it is due: all of it when stopping, else a chunk."""
+        """Hand what repeated reports moved (device instants) to this step when it is due:
+        all of it when stopping, else a chunk."""
         if not self._has_later or not (force or time.monotonic() >= self._seen_due):
             return
         limit = None if force else SEEN_CHUNK
         seen = self._seen  # oldest first: a device keeps its place when it repeats again
         step.seen = {d: seen.pop(d) for d in list(islice(seen, limit))}
-        later = self._tracks_later
-        keys = list(islice(later, limit))
-        for key in keys:
-            del later[key]
-        step.tracks.extend((key, self._engine.saved_form(key)) for key in keys)
         if not self._has_later:
             self._seen_due = time.monotonic() + SEEN_FLUSH_S
             self._seen_told = False
 
     @property
     def _has_later(self) -> bool:
-        return bool(self._seen or self._tracks_later)
+        return bool(self._seen)
 
     def _note_tracks(self, step: StepWrite) -> None:
-        """This step's changed tracks go in its write; tracks only moved by reports wait."""
+        """This step's changed tracks go in its write. Offline watches that reports only
+        moved on are not written: a restart moves them on again from the devices' last
+        reports (`Engine.restore`), which the devices' instants carry."""
         step.tracks = self._engine.take_changes()
-        later = self._tracks_later
-        for key, _ in step.tracks:
-            later.pop(key, None)
-        later.update(dict.fromkeys(self._engine.take_refreshed()))
+        self._engine.take_refreshed()
 
     # ---- timers -----------------------------------------------------------------------------
 
@@ -254,7 +254,7 @@ class Pipeline:
         while True:
             # cleared before reading the next due time: a hold added after this is seen
             self._timer_wake.clear()
-            due_at = self._next_due_at()
+            due_at = self._sleeping_until = self._next_due_at()
             timeout = (
                 None if due_at is None else max(0.0, self._clock.wall_seconds(due_at - self._now()))
             )
@@ -480,8 +480,10 @@ class Pipeline:
             if step:
                 written = self._writer.submit(step)
                 self._in_flight.append(written)
-        if step.tracks or step.alerts:
-            self._timer_wake.set()  # a new hold may be due sooner than the one we sleep for
+        due_at = self._next_due_at()
+        if due_at is not None and (self._sleeping_until is None or due_at < self._sleeping_until):
+            self._sleeping_until = due_at
+            self._timer_wake.set()  # a new hold or deadline is due sooner than the one awaited
         if self._has_later and not self._seen_told:
             self._seen_told = True  # the timer loop now knows instants wait to be written
             self._timer_wake.set()

@@ -52,6 +52,11 @@ class Store:
         with self.db.transaction() as db:
             return write_step(db, step)
 
+    def write_many(self, steps: list[StepWrite]) -> list[list[Delivery]]:
+        """Write steps in order in one transaction (blocking); each one's deliveries."""
+        with self.db.transaction() as db:
+            return [write_step(db, step) for step in steps]
+
     def ping(self) -> None:
         self.db.ping()
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 
 from gateway.errors import StoreUnavailable
 from gateway.runtime.stats import Health
@@ -26,38 +27,78 @@ RETRY_MIN_S = 0.2
 RETRY_MAX_S = 10.0
 
 
+GROUP_MAX = 64  # steps written in one transaction at most
+
+
 class Writer:
     def __init__(self, store: Store, health: Health) -> None:
         self._store = store
         self._health = health
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._queue: queue.SimpleQueue[tuple[StepWrite, Future[list[Delivery]]] | None] = (
+            queue.SimpleQueue()
+        )
         self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._thread.start()
 
     def submit(self, step: StepWrite) -> asyncio.Future[list[Delivery]]:
         """Hand `step` over now (on the loop, right after deciding it: the order of hand-over
         is the order of writes); the future gives the deliveries it queued, or raises
         StoreUnavailable if the gateway stops before the store recovers."""
-        return asyncio.wrap_future(self._thread.submit(self._write, step))
+        done: Future[list[Delivery]] = Future()
+        self._queue.put((step, done))
+        return asyncio.wrap_future(done)
 
     async def write(self, step: StepWrite) -> list[Delivery]:
         return await self.submit(step)
 
-    def _write(self, step: StepWrite) -> list[Delivery]:
+    def _run(self) -> None:
+        """Write what was handed over, in order. Steps that queued up while the last
+        transaction ran go together in the next (a group commit: one commit, and the pages
+        they share written once), each still getting its own result."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            while len(group) < GROUP_MAX:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this group
+                    break
+                group.append(more)
+            self._write(group)
+
+    def _write(self, group: list[tuple[StepWrite, Future[list[Delivery]]]]) -> None:
         delay = RETRY_MIN_S
         while True:
             try:
-                queued = self._store.write(step)
+                results = self._store.write_many([step for step, _ in group])
             except StoreUnavailable as exc:
                 self._health.store_error = exc.reason
-                if self._stopping.is_set():
-                    raise
-                log.error("store_write_failed reason=%s retry_in_s=%.1f", exc.reason, delay)
-                if self._stopping.wait(delay):  # a stop cuts the wait short
-                    raise
+                if not self._stopping.is_set():
+                    log.error("store_write_failed reason=%s retry_in_s=%.1f", exc.reason, delay)
+                if self._stopping.is_set() or self._stopping.wait(delay):  # a stop cuts it short
+                    for _, done in group:
+                        done.set_exception(exc)
+                    return
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
+            except Exception as exc:  # a step the store refuses (a bug): the others still go
+                if len(group) > 1:
+                    for one in group:
+                        self._write([one])
+                    return
+                log.exception("store_write_refused")
+                group[0][1].set_exception(exc)
+                return
             self._health.store_error = None
-            return queued
+            for (_, done), queued in zip(group, results, strict=True):
+                done.set_result(queued)
+            return
 
     def stopping(self) -> None:
         """From now on a failing write gives up instead of waiting for the store: its
@@ -66,4 +107,5 @@ class Writer:
 
     def close(self) -> None:
         """After every write handed over is done."""
-        self._thread.shutdown(wait=True)
+        self._queue.put(None)
+        self._thread.join()

@@ -85,6 +85,29 @@ def test_door_held_open_raises_one_alert_without_further_messages_and_close_clea
     assert gw.get("/doors", state="closed")[0]["device_id"] == "door-b1-u1"
 
 
+def test_a_single_open_report_raises_at_its_due_time_with_nothing_else_to_wake_the_gateway(
+    broker: LocalBroker,
+    topic_root: str,
+    receiver: WebhookReceiver,
+    publisher: Publisher,
+    gateways: StartGateway,
+    tmp_path: Path,
+) -> None:
+    # one report, no repeat, no other device: the hold it starts is the only thing due,
+    # and the timer must wake for it (a regression: it once slept until another message)
+    gateways(
+        broker.port,
+        topic_root,
+        rules_file=fast_rules(tmp_path, hold_s=1.0),
+        webhooks=[{"name": "ops", "url": receiver.url}],
+    )
+    publisher.publish(f"{topic_root}/v1/door-b1-u2/reading", door(True))
+    (raised,) = wait_until(lambda: receiver.requests, 10, "the raised webhook")
+    alert = raised.json()["alert"]
+    late = datetime.fromisoformat(alert["raised_at"]) - datetime.fromisoformat(alert["due_at"])
+    assert timedelta(0) <= late < timedelta(seconds=1.0)
+
+
 def test_door_closed_before_the_hold_raises_nothing(
     broker: LocalBroker,
     topic_root: str,

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rules.engine import Engine
+from rules.engine import DeviceFacts, Engine
 from rules.model import RuleFile
 from rules.replay import run_until
 from rules.scope import Where
-from rules.tracks import AlertEvent
-from sensors.kinds import Kind
+from rules.tracks import AlertEvent, Track, TrackKey
+from sensors.kinds import KINDS, Kind
 from sensors.reading import Reading
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -62,3 +62,26 @@ def scheduler(engine: Engine, now: datetime, until: datetime) -> list[AlertEvent
 
 def brief(events: list[AlertEvent]) -> list[tuple[str, str, str]]:
     return [(e.type.value, e.rule_id, e.subject_id) for e in events]
+
+
+class Devices:
+    """What the gateway's store keeps of each device besides rule tracks, as far as a
+    restart needs it (Engine.restore): its fields, when its state field last changed, and
+    its last report."""
+
+    def __init__(self) -> None:
+        self.facts: dict[str, DeviceFacts] = {}
+        self.last_seen: dict[str, datetime] = {}
+
+    def observe(self, r: Reading) -> None:
+        self.last_seen[r.device_id] = r.received_at
+        if r.kind == Kind.AVAILABILITY:
+            return
+        kind, fields, changed_at = self.facts.get(r.device_id, (r.kind, {}, None))
+        state_field = KINDS[kind].state_field
+        if state_field in r.fields and fields.get(state_field) != r.fields[state_field]:
+            changed_at = r.event_at
+        self.facts[r.device_id] = (kind, {**fields, **r.fields}, changed_at)
+
+    def restore(self, engine: Engine, tracks: list[tuple[TrackKey, Track]]) -> None:
+        engine.restore(tracks, last_seen=self.last_seen, states=self.facts)

@@ -234,15 +234,16 @@ def test_outcomes_are_written_a_round_at_a_time_not_one_transaction_each(
     for b in range(1, 4):
         for u in (1, 2):
             raised(store, made, f"door-b{b}-u{u}")
-    writes: list[int] = []
-    original = Store.write
+    writes: list[int] = []  # outcomes per transaction that carried any
+    original = Store.write_many
 
-    def counting(self: Store, step: StepWrite) -> list[Delivery]:
-        if step.outcomes:
-            writes.append(len(step.outcomes))
-        return original(self, step)
+    def counting(self: Store, steps: list[StepWrite]) -> list[list[Delivery]]:
+        outcomes = sum(len(step.outcomes) for step in steps)
+        if outcomes:
+            writes.append(outcomes)
+        return original(self, steps)
 
-    monkeypatch.setattr(Store, "write", counting)
+    monkeypatch.setattr(Store, "write_many", counting)
     channel = BatchRecorder()
 
     async def body(worker: OutboxWorker, clock: Clock) -> None:
