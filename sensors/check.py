@@ -39,6 +39,14 @@ from sensors.native import NativeAdapter
 from sensors.reading import FieldValue, Reading, Rejection
 
 DEFAULT_RECEIVED_AT = datetime(2026, 11, 25, 5, 4, 5, tzinfo=UTC)
+EXAMPLES = """\
+exit status: 0 all samples as expected, 1 some not, 2 the adapter or samples unusable
+
+examples:
+  gridgate sensors check zigbee2mqtt
+  gridgate sensors check adapters/vendorx.yaml adapters/samples/vendorx.jsonl
+  gridgate sensors check ./vendorx.yaml ./vendorx.jsonl --adapter-dir /etc/gridgate/adapters
+"""
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,10 @@ def _adapter_set(spec: str, folders: list[Path]) -> tuple[AdapterSet, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="gridgate sensors check", description=__doc__.split("\n\n")[0] if __doc__ else ""
+        prog="gridgate sensors check",
+        description=__doc__.split("\n\n")[0] if __doc__ else "",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("adapter", help="a shipped adapter's name, or an adapter file")
     parser.add_argument("samples", nargs="?", type=Path, help="a .jsonl file of samples")

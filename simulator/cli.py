@@ -37,6 +37,42 @@ from simulator.truth import DAY_HOLD_S, NIGHT_HOLD_S, Holds, read_truth
 EXIT_FAILED = 1  # the broker could not be used; a score with misses, false or duplicates
 EXIT_USAGE = 2  # a bad option, site or scenario
 _H = Holds()
+_RAW = argparse.RawDescriptionHelpFormatter
+EXAMPLES = {
+    "simulate": """\
+exit status: 0 ok, 1 the broker could not be used or a score is not clean, 2 bad input
+
+examples:
+  gridgate simulate run --host 127.0.0.1 --port 1883 --speed 10
+  gridgate simulate site --preset district-620 --out district.yaml --roster roster.yaml
+  gridgate simulate SUBCOMMAND --help
+""",
+    "site": """\
+examples:
+  gridgate simulate site --out site.yaml --buildings 4 --units 3 --lifts
+  gridgate simulate site --preset subdistrict-19 --seed 3 --out site.yaml --roster roster.yaml
+""",
+    "plan": """\
+examples:
+  gridgate simulate plan --duration-s 600 --start-at 2026-12-01T13:00:00+08:00
+  gridgate simulate plan --site site.yaml --incident smoke@300:90 --truth truth.jsonl
+""",
+    "run": """\
+examples:
+  gridgate simulate run --host 127.0.0.1 --port 1883
+  gridgate simulate run --site site.yaml --port 1883 --speed 60 --truth truth.jsonl \\
+      --incident door_left_open@20:240 --incident lift_trapped@120:600 --progress
+""",
+    "receive": """\
+examples:
+  gridgate simulate receive --port 9000 --out webhooks.jsonl
+""",
+    "score": """\
+examples:
+  gridgate simulate score --truth truth.jsonl --api http://127.0.0.1:8080 --token-env TOKEN
+  gridgate simulate score --truth truth.jsonl --webhook-log webhooks.jsonl
+""",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,10 +103,18 @@ def _instant(text: str) -> datetime:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="gridgate simulate", description="Simulated communities for gridgate, over MQTT."
+        prog="gridgate simulate",
+        description="Simulated communities for gridgate, over MQTT.",
+        epilog=EXAMPLES["simulate"],
+        formatter_class=_RAW,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    site = sub.add_parser("site", help="write a generated site file (and a roster)")
+    site = sub.add_parser(
+        "site",
+        help="write a generated site file (and a roster)",
+        epilog=EXAMPLES["site"],
+        formatter_class=_RAW,
+    )
     site.add_argument("--seed", type=int, default=7, help="chooses the names (default 7)")
     site.add_argument("--out", type=Path, required=True, help="file to write ('-' for stdout)")
     site.add_argument("--preset", choices=sorted(PRESETS), help="real scales (MISSION.md)")
@@ -122,8 +166,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--heartbeat-s", type=float, default=60.0)
 
-    sub.add_parser("plan", parents=[common], help="print the messages, no broker")
-    run = sub.add_parser("run", parents=[common], help="publish to a broker in real time")
+    sub.add_parser(
+        "plan",
+        parents=[common],
+        help="print the messages, no broker",
+        epilog=EXAMPLES["plan"],
+        formatter_class=_RAW,
+    )
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="publish to a broker in real time",
+        epilog=EXAMPLES["run"],
+        formatter_class=_RAW,
+    )
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=1883)
     run.add_argument("--username")
@@ -134,12 +190,22 @@ def _parser() -> argparse.ArgumentParser:
         "--clock-every-s", type=float, help="publish the simulated now this often (wall s)"
     )
 
-    receive = sub.add_parser("receive", help="record webhook bodies as JSON lines")
+    receive = sub.add_parser(
+        "receive",
+        help="record webhook bodies as JSON lines",
+        epilog=EXAMPLES["receive"],
+        formatter_class=_RAW,
+    )
     receive.add_argument("--host", default="127.0.0.1")
     receive.add_argument("--port", type=int, required=True)
     receive.add_argument("--out", type=Path, required=True)
 
-    score_ = sub.add_parser("score", help="compare raised alerts with the truth")
+    score_ = sub.add_parser(
+        "score",
+        help="compare raised alerts with the truth",
+        epilog=EXAMPLES["score"],
+        formatter_class=_RAW,
+    )
     score_.add_argument("--truth", type=Path, required=True)
     source = score_.add_mutually_exclusive_group(required=True)
     source.add_argument("--api", help="the gateway's API base URL")

@@ -26,6 +26,7 @@ from gateway.api.routes import (
     doors,
     events,
     kpis,
+    lifts,
     links,
     metrics,
     outbox,
@@ -59,6 +60,7 @@ def create_app(context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
     app.add_middleware(DocsPolicy)
     app.include_router(alerts.router)
     app.include_router(doors.router)
+    app.include_router(lifts.router)
     app.include_router(devices.router)
     app.include_router(people.router)
     app.include_router(links.router)

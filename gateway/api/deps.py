@@ -18,9 +18,11 @@ from gateway.errors import AlertNotFound
 from gateway.pipeline.alerting import AlertDesk
 from gateway.places.registry import Registry
 from gateway.places.roster import Person
+from gateway.places.site import Placement
 from gateway.runtime.stats import Health
 from gateway.store import Store
-from gateway.store.records import Alert, Delivery
+from gateway.store.records import Alert, Delivery, DeviceState
+from sensors.kinds import Kind
 
 
 @dataclass(frozen=True)
@@ -126,3 +128,18 @@ def visible_alert(context: AppContext, person: Person, alert_id: int) -> Alert:
     if not person.covers(alert.node_ids):
         raise AlertNotFound(alert_id)
     return alert
+
+
+def visible_devices(
+    context: AppContext, person: Person, kind: Kind, node_id: str | None = None
+) -> list[tuple[Placement, DeviceState | None]]:
+    """In site order, the devices of `kind` on nodes `person` covers (and below `node_id`
+    when given), each with what the gateway knows of it (None: nothing heard yet)."""
+    states = context.store.devices.states()
+    return [
+        (placement, states.get(placement.device_id))
+        for placement in context.registry.devices.values()
+        if placement.kind == kind
+        and (node_id is None or node_id in placement.node_ids())
+        and person.covers(placement.node_ids())
+    ]

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.places.site import Level, Mount, Node
-from gateway.store.records import Alert, AlertState, DoorState, Episode, Resolution, Transition
+from gateway.places.site import Level, Mount, Node, Placement
+from gateway.store.records import (
+    Alert,
+    AlertState,
+    DeviceState,
+    DoorState,
+    Episode,
+    Resolution,
+    Transition,
+)
 from rules.model import Severity
 from sensors.kinds import Kind
 
@@ -160,15 +170,53 @@ class ResolveBody(_Body):
     note: str | None = Field(None, max_length=2000, description="what was found and done")
 
 
-class DoorOut(BaseModel):
+class PlacedOut(BaseModel):
+    """A device of the site: which, where it stands, when it was last heard."""
+
     device_id: str
     name: str | None
     mount: Mount
     place: str
     location: list[NodeOut]
+    last_seen_at: datetime | None
+
+    @staticmethod
+    def fields_of(placement: Placement, device: DeviceState | None) -> dict[str, Any]:
+        return {
+            "device_id": placement.device_id,
+            "name": placement.name,
+            "mount": placement.mount,
+            "place": placement.place(),
+            "location": [NodeOut.of(n) for n in placement.location],
+            "last_seen_at": device.last_seen_at if device is not None else None,
+        }
+
+
+class DoorOut(PlacedOut):
     state: DoorState
     since: datetime | None = Field(description="when the door took its current state")
-    last_seen_at: datetime | None
+
+
+class LiftState(StrEnum):
+    """A lift as a grid leader reads it, the most urgent first (gateway/api/routes/lifts.py)."""
+
+    TRAPPED = "trapped"  # the monitor reports passengers trapped in the car
+    OUT_OF_SERVICE = "out_of_service"  # taken out of normal service (fault, maintenance)
+    STOPPED_BETWEEN_FLOORS = "stopped_between_floors"  # standing still, not level with a landing
+    IN_SERVICE = "in_service"  # none of the above
+    OFFLINE = "offline"
+    UNKNOWN = "unknown"  # no report yet, or silent for longer than a lift monitor may be
+
+
+class LiftOut(PlacedOut):
+    state: LiftState
+    floor: int | None = Field(description="the floor the car is at or last passed")
+    is_moving: bool | None
+    is_door_open: bool | None
+    fault_code: str | None = Field(description="the monitor's code for its current fault")
+    trapped_since: datetime | None = Field(
+        description="when the monitor reported passengers trapped (state trapped only)"
+    )
 
 
 class CloseBody(_Body):

@@ -19,6 +19,9 @@ const TEXT = {
     day: "天", failed: "操作失败", lang: "EN", doorClosed: "门已关",
     stillOpen: "这扇门还开着。确定现在办结吗？", stillActive: "告警情况仍在持续。确定现在办结吗？",
     resolveAnyway: "仍要办结",
+    lifts: "电梯", lift: "电梯", trapped: "困人", out_of_service: "停用", stopped_between_floors: "非平层停梯",
+    in_service: "正常运行", floorAt: "{n}层", moving: "运行中", stopped: "停止", doorOpen: "轿门开",
+    doorShut: "轿门关", atFloor: "平层", notLevel: "非平层", notTrapped: "无困人", overspeed: "超速",
   },
   en: {
     title: "Grid alerts", login: "Sign in", token: "Access token", signin: "Sign in", logout: "Sign out",
@@ -36,10 +39,16 @@ const TEXT = {
     sec: "s", min: "min", hour: "h", day: "d", failed: "Action failed", lang: "中文",
     doorClosed: "door closed", stillOpen: "This door is still open. Resolve it now?",
     stillActive: "The condition still holds. Resolve it now?", resolveAnyway: "Resolve anyway",
+    lifts: "Lifts", lift: "lift", trapped: "passengers trapped", out_of_service: "out of service",
+    stopped_between_floors: "stopped between floors", in_service: "in service", floorAt: "floor {n}",
+    moving: "moving", stopped: "stopped", doorOpen: "car door open", doorShut: "car door closed",
+    atFloor: "level with a landing", notLevel: "between floors", notTrapped: "nobody trapped", overspeed: "overspeed",
   },
 };
 const SEVERITY = { emergency: 0, critical: 1, warning: 2, info: 3 };
 const OPEN_STATES = ["raised", "dispatched", "acknowledged"];
+// lift states a grid leader must see at once (the API lists them most urgent first)
+const LIFT_ALARMS = ["trapped", "stopped_between_floors"];
 
 // Someone took it: it stays on their list until they resolve it, also once the condition
 // ended (the door closed). Today's lifecycle moves such an alert to "cleared" (with
@@ -52,6 +61,7 @@ let token = localStorage.getItem("gridgate.token") || "";
 let me = null;
 let alerts = [];
 let doors = [];
+let lifts = [];
 let people = [];
 let events = null;
 let refreshTimer = null;
@@ -146,17 +156,20 @@ async function refresh() {
   midnight.setHours(0, 0, 0, 0);
   const offset = midnight.getTime() - Date.parse(new Date().toLocaleString("en-US", { timeZone: "Asia/Shanghai" }));
   const todayStart = new Date(Date.now() + offset).toISOString();
-  const [open, cleared, doorList, today, week] = await Promise.all([
+  const [open, cleared, doorList, liftList, today, week] = await Promise.all([
     api(`/alerts?${states}&limit=500`),
     api("/alerts?state=cleared&limit=500"), // the acknowledged among them stay listed
     api("/doors"),
+    api("/lifts"),
     api(`/kpis?since=${encodeURIComponent(todayStart)}`),
     api("/kpis"),
   ]);
   alerts = [...open, ...cleared].filter(isOnList);
   doors = doorList;
+  lifts = liftList;
   renderKpis(today.total, week.total);
   renderAlerts();
+  renderLifts();
   renderDoors();
 }
 
@@ -227,24 +240,53 @@ function renderDoors() {
     $("doors").replaceChildren(el("p", { class: "empty" }, t("noDoors")));
     return;
   }
-  const groups = new Map();
-  for (const d of shown) {
-    const path = d.location.filter((n) => ["community", "grid", "building"].includes(n.level));
-    const key = path.map((n) => n.name).join(" / ");
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(d);
-  }
+  const groups = byBuilding(shown);
   $("doors").replaceChildren(...[...groups.entries()].map(([name, list]) => {
     const openCount = list.filter((d) => d.state === "open").length;
-    return el("details", { class: "group", open: openCount > 0 || groups.size <= 3 },
+    return el("details", { class: "group", open: openCount > 0 || groups.size <= 3, "data-node": nodeOf(list[0]) },
       el("summary", {}, `${name}${openCount ? ` · ${t("open")} ${openCount}` : ""}`),
       ...list.map((d) => {
         const unit = d.location.find((n) => n.level === "unit");
         const label = `${unit ? unit.name : t("gate")} ${d.name || ""}`.trim();
         const state = d.state === "open" ? `${t("openFor")} ${duration(d.since)}` : t(d.state);
-        return el("button", { type: "button", class: "door", "data-device": d.device_id, onclick: () => showDevice(d) },
+        return el("button", { type: "button", class: "door", "data-device": d.device_id, onclick: () => showDevice(d, t(d.state)) },
           el("span", {}, label), el("span", { class: `state ${d.state}` }, state));
       }));
+  }));
+}
+
+// Devices by the building (or, for a compound gate, the grid) they stand in, in site order.
+function byBuilding(devices) {
+  const groups = new Map();
+  for (const d of devices) {
+    const path = d.location.filter((n) => ["community", "grid", "building"].includes(n.level));
+    const key = path.map((n) => n.name).join(" / ");
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(d);
+  }
+  return groups;
+}
+
+const nodeOf = (d) => d.location.filter((n) => ["grid", "building"].includes(n.level)).pop()?.id;
+
+function liftText(lift) {
+  const words = [t(lift.state) + (lift.state === "trapped" ? ` ${duration(lift.trapped_since)}` : "")];
+  if (lift.floor !== null && !["offline", "unknown"].includes(lift.state)) words.push(t("floorAt").replace("{n}", lift.floor));
+  if (lift.fault_code) words.push(lift.fault_code);
+  return words.join(" · ");
+}
+
+function renderLifts() {
+  $("lifts-section").hidden = !lifts.length;
+  const groups = byBuilding(lifts);
+  $("lifts").replaceChildren(...[...groups.entries()].map(([name, list]) => {
+    const alarms = LIFT_ALARMS.map((s) => [s, list.filter((l) => l.state === s).length]).filter(([, n]) => n);
+    const out = list.filter((l) => l.state === "out_of_service").length;
+    const badges = [...alarms, ...(out ? [["out_of_service", out]] : [])].map(([s, n]) => ` · ${t(s)} ${n}`).join("");
+    return el("details", { class: `group${alarms.length ? " alarm" : ""}`, open: alarms.length > 0 || groups.size <= 3, "data-node": nodeOf(list[0]) },
+      el("summary", {}, `${name}${badges}`),
+      ...list.map((l) => el("button", { type: "button", class: "lift", "data-device": l.device_id, onclick: () => showDevice(l, liftText(l)) },
+        el("span", {}, l.name || t("lift")), el("span", { class: `state ${l.state}` }, liftText(l)))));
   }));
 }
 
@@ -293,13 +335,22 @@ function assign(alert) {
   dialog.showModal();
 }
 
-async function showDevice(door) {
-  const history = await api(`/devices/${encodeURIComponent(door.device_id)}/history`);
-  $("device-title").textContent = door.place;
-  $("device-meta").textContent = `${door.device_id} · ${t(door.state)}`;
+// How a field of a state change reads (the rest as name=value).
+const FIELD_TEXT = {
+  open: (v) => t(v ? "open" : "closed"), online: (v) => t(v ? "live" : "offline"),
+  trapped: (v) => t(v ? "trapped" : "notTrapped"), in_service: (v) => t(v ? "in_service" : "out_of_service"),
+  moving: (v) => t(v ? "moving" : "stopped"), at_floor: (v) => t(v ? "atFloor" : "notLevel"),
+  door_open: (v) => t(v ? "doorOpen" : "doorShut"), floor: (v) => t("floorAt").replace("{n}", v),
+  overspeed: (v) => (v ? t("overspeed") : null),
+};
+
+async function showDevice(device, stateText) {
+  const history = await api(`/devices/${encodeURIComponent(device.device_id)}/history`);
+  $("device-title").textContent = device.place;
+  $("device-meta").textContent = `${device.device_id} · ${stateText}`;
   $("device-changes").replaceChildren(...history.changes.map((c) =>
     el("li", {}, `${localTime(c.at)} · ${Object.entries(c.state).map(([k, v]) =>
-      k === "open" ? t(v ? "open" : "closed") : k === "online" ? t(v ? "live" : "offline") : `${k}=${v}`).join(", ")}`)));
+      (FIELD_TEXT[k] ? FIELD_TEXT[k](v) : `${k}=${v}`)).filter(Boolean).join(", ")}`)));
   $("device-alerts").replaceChildren(...history.alerts.map((a) =>
     el("li", {}, `${localTime(a.raised_at)} · ${a.title[lang]} · ${t(a.state)}`)));
   $("device").showModal();
@@ -321,13 +372,13 @@ $("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh";
   localStorage.setItem("gridgate.lang", lang);
   applyLang();
-  if (me) { renderAlerts(); renderDoors(); }
+  if (me) { renderAlerts(); renderLifts(); renderDoors(); }
 });
 $("open-only").addEventListener("change", renderDoors);
 document.querySelectorAll("[data-close]").forEach((b) => b.addEventListener("click", () => b.closest("dialog").close()));
 window.addEventListener("offline", () => { $("live").textContent = t("offlineNow"); $("live").classList.add("down"); });
 window.addEventListener("online", () => { if (me) connect(); });
-setInterval(() => { if (me) { renderAlerts(); renderDoors(); } }, 15000); // keep "open for" current
+setInterval(() => { if (me) { renderAlerts(); renderLifts(); renderDoors(); } }, 15000); // keep "open for" current
 
 applyLang();
 const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");

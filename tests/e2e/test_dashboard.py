@@ -3,6 +3,7 @@ against the real gateway fed by the simulator through a real Mosquitto."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -248,3 +249,82 @@ def test_an_acknowledged_alert_stays_until_resolved_and_an_open_door_asks_before
     expect(second).to_have_count(0)
     resolved = alert_of("door-b2-u1")
     assert (resolved["state"], resolved["is_active"]) == ("resolved", True)
+
+
+def _lift_status(*, trapped: bool, floor: int, is_level: bool = True) -> str:
+    """A lift monitor's report in the native format: the car standing at `floor`."""
+    fields = {
+        "trapped": trapped,
+        "moving": False,
+        "at_floor": is_level,
+        "door_open": False,
+        "floor": floor,
+        "in_service": True,
+        "overspeed": False,
+    }
+    return json.dumps({"kind": "lift", "fields": fields})
+
+
+def test_a_lift_with_passengers_trapped_shows_on_its_building_and_as_an_alert(
+    browser: Browser,
+    broker: LocalBroker,
+    topic_root: str,
+    gateways: Callable[..., GatewayProcess],
+    receiver: WebhookReceiver,
+    publisher: Publisher,
+) -> None:
+    gw = gateways(  # the shipped rules: lift_trapped raises at once, critical
+        broker.port,
+        topic_root,
+        webhooks=[{"name": "people-hook", "url": receiver.url}],  # the roster's channel
+        site_file=FIXTURES / "site.two-grids.yaml",
+        extra_env={"GRIDGATE_ROSTER_FILE": str(FIXTURES / "roster.two-grids.yaml")},
+    )
+    for lift, node in (("lift-b1", "b1"), ("lift-b2", "b2")):
+        added = gw.post("/devices", {"device_id": lift, "kind": "lift", "node_id": node})
+        assert added.status_code == 201, added.text
+        publisher.publish(f"{topic_root}/v1/{lift}/reading", _lift_status(trapped=False, floor=1))
+    wait_until(
+        lambda: {lift["state"] for lift in gw.get("/lifts")} == {"in_service"}, 10, "lifts level"
+    )
+    leader = gw.post("/people/l-g1/tokens", {}).json()["token"]
+    other = gw.post("/people/w-g2/tokens", {}).json()["token"]
+
+    page = _page(browser, gw.base_url)
+    _sign_in(page, leader)
+    building = page.locator('#lifts details[data-node="b1"]')
+    expect(building.locator("summary")).to_have_text("光明社区 / 第1网格 / 1号楼")
+    expect(building.locator(".lift .state")).to_have_text("正常运行 · 1层")
+    expect(page.locator("#lifts .lift")).to_have_count(1)  # b2's lift is another grid's
+
+    publisher.publish(
+        f"{topic_root}/v1/lift-b1/reading", _lift_status(trapped=True, floor=7, is_level=False)
+    )
+    card = page.locator(".alert").filter(has_text="电梯困人")
+    expect(card).to_be_visible(timeout=15_000)  # pushed by the live stream, no reload
+    expect(card).to_contain_text("第1网格 / 1号楼")
+    expect(building.locator("summary")).to_have_text("光明社区 / 第1网格 / 1号楼 · 困人 1")
+    expect(building.locator(".lift .state.trapped")).to_contain_text("困人")
+    expect(building.locator(".lift .state.trapped")).to_contain_text("7层")
+    box = page.locator("#lifts").bounding_box()
+    assert box is not None
+    assert box["width"] <= PHONE["width"]  # no sideways scrolling on the phone
+    page.screenshot(path=str(ARTIFACTS / "dashboard-lift-trapped-390x844.png"), full_page=True)
+
+    building.locator(".lift").click()
+    expect(page.locator("#device-meta")).to_contain_text("lift-b1 · 困人")
+    expect(page.locator("#device-changes li").first).to_contain_text("困人")
+    page.get_by_role("button", name="关闭").click()
+
+    page.get_by_role("button", name="Switch language").click()
+    expect(building.locator(".lift .state.trapped")).to_contain_text("passengers trapped")
+    expect(building.locator(".lift .state.trapped")).to_contain_text("floor 7")
+
+    # a worker of the other grid sees their own building's lift, and nothing of this one
+    outsider = _page(browser, gw.base_url)
+    _sign_in(outsider, other)
+    expect(outsider.locator("#lifts .lift")).to_have_count(1)
+    expect(outsider.locator('#lifts details[data-node="b2"] .lift .state')).to_have_text(
+        "正常运行 · 1层"
+    )
+    expect(outsider.get_by_text("暂无待处理告警")).to_be_visible()

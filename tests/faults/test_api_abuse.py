@@ -1,6 +1,6 @@
 """API abuse: generated requests (schemathesis, every operation of the served OpenAPI
 schema, valid tokens of each role) never get a 5xx; no token or another grid's token is
-refused on every alert, door and device endpoint; an oversized body gets 413."""
+refused on every alert, door, lift and device endpoint; an oversized body gets 413."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ SKIPPED = {("GET", "/events")}
 ROLES = ("w-g1", "l-g1", "admin")
 EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 10}
 G1_DEVICES = {"door-b1-u1", "smoke-b1-u1"}
-SCOPED_PREFIXES = ("/alerts", "/doors", "/devices")
+SCOPED_PREFIXES = ("/alerts", "/doors", "/lifts", "/devices")
 # a body each action would accept, so the refusal is about who asks, not what is sent
 BODIES: dict[tuple[str, str], object] = {
     ("POST", "/alerts/{alert_id}/resolve"): {"resolution": "false_alarm"},
