@@ -68,6 +68,9 @@ def test_simulated_door_left_open_reaches_the_webhook_and_the_api_and_people_clo
         "--day-hold-s": hold_s,
         "--night-hold-s": hold_s,
         "--max-ordinary-open-s": 1,  # ordinary traffic never holds a door for 2 s
+        # the fast rules have no door_forced_at_night: the simulator's truth must not
+        # expect it when the test runs at night (an empty quiet window)
+        "--quiet-hours": "00:00-00:00",
         "--rate-scale": 200,  # busy doors, so the run has traffic to get right
         "--heartbeat-s": 2,
         "--duration-s": 9,
