@@ -264,6 +264,22 @@ class HomeAssistantSettings(_Section):
     alert_count_every_s: float = Field(5.0, gt=0, le=3600)
 
 
+class CasesSettings(_Section):
+    """Cases (事件, docs/cases.md): the files that describe them, photo and abuse limits."""
+
+    # unset: the shipped gateway/defaults/categories.yaml and calendar.yaml
+    categories_file: Path | None = None
+    calendar_file: Path | None = None
+    departments_file: Path | None = None  # none: no departments
+    photo_max_bytes: int = Field(4 * 1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
+    photos_per_request: int = Field(4, ge=0, le=20)
+    # the public report page (居民随手拍): reports per client address and per phone
+    reports_per_ip: int = Field(10, ge=1, le=10_000)
+    reports_per_ip_window_s: float = Field(3600.0, gt=0, le=30 * 86400)
+    reports_per_phone: int = Field(5, ge=1, le=10_000)
+    reports_per_phone_window_s: float = Field(86400.0, gt=0, le=30 * 86400)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGATE_",
@@ -289,6 +305,7 @@ class Settings(BaseSettings):
     adapter_dirs: list[Path] = []
     telemetry: TelemetrySettings = TelemetrySettings()
     homeassistant: HomeAssistantSettings = HomeAssistantSettings()
+    cases: CasesSettings = CasesSettings()
     webhooks: list[WebhookTarget] = []
     channels: list[ChannelSettings] = []
     state_dir: Path = Path("state")

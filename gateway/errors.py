@@ -8,9 +8,14 @@
           ├── DeviceNotFound           no device with that id in the registry
           ├── DeviceConflict           the id is taken, or the device is the site file's
           ├── InvalidDevice            a device that cannot stand where it is put
+          ├── CaseNotFound             no case with that id (or none the person may see)
+          ├── CaseTransitionError      the case's state does not allow that step (409,
+          │                            naming the steps it allows)
+          ├── CaseForbidden            the person's role or part may not take that step
+          ├── InvalidCase              a report or step that cannot be taken as given
           └── StoreUnavailable         the SQLite state cannot be read or written
 
-The API maps these to 404, 409, 422 and 503 in one handler (gateway/api/app.py).
+The API maps these to 403, 404, 409, 422 and 503 in one handler (gateway/api/app.py).
 """
 
 from __future__ import annotations
@@ -58,3 +63,32 @@ class InvalidDevice(GatewayError):
         self.device_id = device_id
         self.reason = reason
         super().__init__(f"device {device_id}: {reason}")
+
+
+class CaseNotFound(GatewayError):
+    def __init__(self, case_id: int) -> None:
+        self.case_id = case_id
+        super().__init__(f"case {case_id}: not found")
+
+
+class CaseTransitionError(GatewayError):
+    def __init__(self, case_id: int, reason: str, allowed: tuple[str, ...]) -> None:
+        self.case_id = case_id
+        self.reason = reason
+        self.allowed = allowed
+        can = ", ".join(allowed) or "none"
+        super().__init__(f"case {case_id}: {reason} (allowed now: {can})")
+
+
+class CaseForbidden(GatewayError):
+    def __init__(self, case_id: int, reason: str) -> None:
+        self.case_id = case_id
+        self.reason = reason
+        super().__init__(f"case {case_id}: {reason}")
+
+
+class InvalidCase(GatewayError):
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")

@@ -31,7 +31,9 @@ from gateway.alerts.routes import Routes, load_routes
 from gateway.alerts.routing import ChannelRef, Router
 from gateway.api.app import create_app
 from gateway.api.auth import Auth, hash_token
-from gateway.api.deps import AppContext
+from gateway.api.deps import AppContext, CaseContext
+from gateway.cases.deadlines import CasePolicy
+from gateway.cases.links import CaseLinks
 from gateway.channels.registry import build_channels, close_channels
 from gateway.config import Settings
 from gateway.errors import StoreUnavailable
@@ -39,6 +41,7 @@ from gateway.files import Loaded, known_to_routes
 from gateway.ingest.mqtt import Inbox, MqttIngest
 from gateway.outbox.worker import OutboxWorker
 from gateway.pipeline.alerting import AlertDesk, AlertStage
+from gateway.pipeline.casework import CaseDesk, CaseStage
 from gateway.pipeline.rulewatch import watch_file
 from gateway.pipeline.steps import Accepted, Pipeline
 from gateway.places.registry import Registry
@@ -95,8 +98,16 @@ async def serve(
             tz=loaded.site.timezone,
             links=links,
             resident_phones=loaded.site.resident_phones,
+            departments=loaded.cases.departments,
         )
         policy = alert_policy(settings)
+        case_links = CaseLinks.derived(links.secret, links.base_url)
+        cases = CaseStage(
+            store=store,
+            router=router,
+            policy=CasePolicy(loaded.cases.categories, loaded.cases.calendar),
+            links=case_links,
+        )
 
         def deadline_of(rule_id: str) -> Deadline | None:
             rule = engine.rules.get(rule_id)
@@ -105,6 +116,7 @@ async def serve(
         stage = AlertStage(
             store=store, route=router, policy=policy, health=health, deadline_of=deadline_of
         )
+        stage.follow(cases)  # sensor alerts open and join cases in their own step
         sink = None
         if settings.telemetry.is_enabled:
             sink = TelemetrySink(settings.telemetry, health.telemetry)
@@ -137,6 +149,8 @@ async def serve(
             inbox=inbox,
         )
         pipeline.restore()
+        cases.load(stage.delivery_ids)
+        cases.on_due_changed = pipeline.wake_timers
         outbox.load()
         # The site, the registry, the rules' view of it and the device states are a
         # district's worth of long-lived objects (millions at 100,000 devices). Out of the
@@ -152,18 +166,28 @@ async def serve(
             loop.call_soon_threadsafe(pipeline.places_changed)
 
         registry.on_change(places_changed)
+        desk = AlertDesk(stage, writer, loop, health, outbox.add, str(store.path))
         context = AppContext(
             store=store,
             registry=registry,
             health=health,
-            desk=AlertDesk(stage, writer, loop, health, outbox.add, str(store.path)),
+            desk=desk,
             now=clock.now,
             auth=auth,
             tz=loaded.site.timezone,
             links=links,
             revive=functools.partial(_on_loop, loop, outbox.revive),
+            cases=CaseContext(
+                desk=CaseDesk(cases, writer, desk),
+                links=case_links,
+                settings=settings.cases,
+                photos_dir=settings.state_dir / "cases",
+                departments=loaded.cases.departments,
+            ),
         )
-        app = create_app(context, max_body_bytes=settings.api.max_body_bytes)
+        app = create_app(
+            context, max_body_bytes=settings.api.max_body_bytes, upload_bytes=upload_bytes(settings)
+        )
         server = _ApiServer(
             uvicorn.Config(
                 app,
@@ -193,7 +217,10 @@ async def serve(
         known = functools.partial(known_to_routes, settings, loaded.site, loaded.roster)
 
         def load_routes_in_force(path: Path) -> Routes:
-            return load_routes(path, known(RuleFile(rules=list(engine.rules.values()))))
+            rules = RuleFile(rules=list(engine.rules.values()))
+            return load_routes(
+                path, known(rules, loaded.cases.departments, loaded.cases.category_ids)
+            )
 
         async def replace_routes(routes: Routes) -> None:
             router.replace_routes(routes)
@@ -314,6 +341,11 @@ def alert_policy(settings: Settings) -> AlertPolicy:
             t.ack_within_s, t.resolve_within_s, t.reminder_first_s, t.reminder_max_s
         )
     return AlertPolicy(times=times, reopen_within_s=settings.escalation.reopen_within_s)
+
+
+def upload_bytes(settings: Settings) -> int:
+    """The body ceiling of requests that carry photos (a case, a step on it)."""
+    return settings.cases.photo_max_bytes * max(1, settings.cases.photos_per_request) + 256 * 1024
 
 
 def link_signer(settings: Settings) -> LinkSigner:

@@ -6,6 +6,9 @@
     run     [options] --host H --port P [--speed X] [--progress] [--clock-every-s S]
     receive --port P --out FILE.jsonl      record webhook bodies (for score)
     score   --truth FILE (--api URL [--token-env VAR] | --webhook-log FILE) [--since ISO]
+    cases   --api URL --token-env VAR --site FILE --roster FILE --truth OUT [--speed X]
+            residents and workers report and work cases over HTTP (simulator/caseplay.py)
+    score   --cases OUT --api URL --token-env VAR    what each case became vs its truth
 
 Options of plan and run: --site FILE or --preset NAME (default: the demo site of --seed),
 --seed N, --format native|zigbee2mqtt, --topic-root ROOT, --duration-s S, --start-at ISO,
@@ -18,13 +21,18 @@ door_left_open at 20 s lasting 240 s. docs/simulator.md says more.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from simulator import play
+import yaml
+
+from simulator import caseplay, play
+from simulator.caserun import CaseRun, score_cases
 from simulator.errors import PublishError, SimulatorError
 from simulator.formats import Format
 from simulator.receiver import Receiver
@@ -71,6 +79,12 @@ examples:
 examples:
   gridgate simulate score --truth truth.jsonl --api http://127.0.0.1:8080 --token-env TOKEN
   gridgate simulate score --truth truth.jsonl --webhook-log webhooks.jsonl
+  gridgate simulate score --cases cases.jsonl --api http://127.0.0.1:8080 --token-env TOKEN
+""",
+    "cases": """\
+examples:
+  gridgate simulate cases --api http://127.0.0.1:8080 --token-env TOKEN \\
+      --site site.yaml --roster roster.yaml --truth cases.jsonl
 """,
 }
 
@@ -83,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": play.run_command,
         "receive": _receive,
         "score": _score,
+        "cases": _cases,
     }
     try:
         return commands[args.command](args)
@@ -200,13 +215,35 @@ def _parser() -> argparse.ArgumentParser:
     receive.add_argument("--port", type=int, required=True)
     receive.add_argument("--out", type=Path, required=True)
 
+    cases = sub.add_parser(
+        "cases",
+        help="report and work cases over HTTP; write their truth",
+        epilog=EXAMPLES["cases"],
+        formatter_class=_RAW,
+    )
+    cases.add_argument("--api", required=True, help="the gateway's API base URL")
+    cases.add_argument("--token-env", required=True, metavar="VAR", help="env var: admin token")
+    cases.add_argument("--host", default="127.0.0.1", help="the broker (clock ticks)")
+    cases.add_argument("--port", type=int, default=1883)
+    cases.add_argument("--topic-root", default="gridgate")
+    cases.add_argument("--site", type=Path, required=True)
+    cases.add_argument("--roster", type=Path, required=True)
+    cases.add_argument("--seed", type=int, default=7)
+    cases.add_argument("--start-at", type=_instant, help="simulated start (default: now)")
+    cases.add_argument("--duration-s", type=float, default=86400.0, help="default a day")
+    cases.add_argument("--speed", type=float, default=1000.0)
+    cases.add_argument("--rate-scale", type=float, default=1.0, help="x the seeds' case rate")
+    cases.add_argument("--truth", type=Path, required=True, help="write the truth (JSONL)")
+
     score_ = sub.add_parser(
         "score",
-        help="compare raised alerts with the truth",
+        help="compare raised alerts (or cases) with the truth",
         epilog=EXAMPLES["score"],
         formatter_class=_RAW,
     )
-    score_.add_argument("--truth", type=Path, required=True)
+    truth_of = score_.add_mutually_exclusive_group(required=True)
+    truth_of.add_argument("--truth", type=Path)
+    truth_of.add_argument("--cases", type=Path, help="a truth written by `simulate cases`")
     source = score_.add_mutually_exclusive_group(required=True)
     source.add_argument("--api", help="the gateway's API base URL")
     source.add_argument("--webhook-log", type=Path, help="a file written by `receive`")
@@ -260,7 +297,59 @@ def _receive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token_of(args: argparse.Namespace) -> str | None:
+    if not args.token_env:
+        return None
+    token = os.environ.get(args.token_env)
+    if token is None:
+        raise SimulatorError(f"--token-env {args.token_env}: the variable is not set")
+    return token
+
+
+def _cases(args: argparse.Namespace) -> int:
+    token = _token_of(args)
+    assert token is not None  # noqa: S101  # --token-env is required
+    site = yaml.safe_load(args.site.read_text(encoding="utf-8"))
+    tz = ZoneInfo(site.get("timezone", "Asia/Shanghai"))
+    start_at = args.start_at or datetime.now(UTC)
+    duration = timedelta(seconds=args.duration_s)
+    planned = caseplay.plan(
+        caseplay.read_grids(args.site, args.roster), args.seed, start_at, duration, tz,
+        args.rate_scale,
+    )  # fmt: skip
+    runner = CaseRun(args.api, token, args.host, args.port, args.topic_root, args.speed)
+    try:
+        rows = runner.play(planned, start_at, start_at + duration)
+    finally:
+        runner.close()
+    head = {"start_at": start_at.isoformat(), "end_at": (start_at + duration).isoformat()}
+    with args.truth.open("w", encoding="utf-8") as out:
+        out.write(json.dumps({"run": head}) + "\n")
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    refused = sum(1 for r in rows if r["errors"])
+    _err(f"cases: {len(rows)} planned, {runner.requests} requests, {refused} with a refused step")
+    return 0 if not refused else EXIT_FAILED
+
+
+def _score_cases(args: argparse.Namespace) -> int:
+    lines = [
+        json.loads(line) for line in args.cases.read_text(encoding="utf-8").splitlines() if line
+    ]
+    run: dict[str, str] = next((line["run"] for line in lines if "run" in line), {})
+    rows = [line for line in lines if "run" not in line]
+    if not args.api:
+        raise SimulatorError("score --cases reads the cases from --api")
+    since = _instant(run["start_at"]) if run else None
+    until = _instant(run["end_at"]) if run else None
+    result = score_cases(rows, args.api, _token_of(args), since, until)
+    sys.stdout.write(result.table() + "\n")
+    return 0 if result.is_clean else EXIT_FAILED
+
+
 def _score(args: argparse.Namespace) -> int:
+    if args.cases is not None:
+        return _score_cases(args)
     expected = read_truth(args.truth)
     repeats = 0
     if args.api:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.alerts.routes import Decision
 from gateway.alerts.routing import Entry, Router
 from gateway.places.site import Site
 from gateway.store.records import Alert, AlertState
@@ -113,18 +114,24 @@ def explain(router: Router, alert: Alert, event: str, now: datetime, tz: ZoneInf
         f"{event} of {alert.rule_id} ({alert.severity.value}) at {alert.place}, {local}",
         f"routing file: {router.routes.path}",
     ]
-    decisions = router.decisions(alert, event, now)
+    return lines + explain_decided(router.decisions(alert, event, now), router(alert, event, now))
+
+
+def explain_decided(
+    decisions: list[Decision], entries: list[Entry], what: str = "alert"
+) -> list[str]:
+    """The routes that matched and the messages they make (an alert's or a case's)."""
+    lines: list[str] = []
     if not decisions:
         lines.append("no route matches: nobody is told")
         return lines
     lines.append("routes that match, in order: " + "; ".join(
         f"{d.route} -> {next(iter(d.notify.model_dump(exclude_none=True)))}" for d in decisions
     ))  # fmt: skip
-    entries = router(alert, event, now)
     if not entries:
         lines.append("they reach nobody (no such channel configured, or nobody on duty)")
     for entry in entries:
-        dispatch = " [dispatches the alert]" if entry.is_dispatch else ""
+        dispatch = f" [dispatches the {what}]" if entry.is_dispatch else ""
         lines.append(
             f"  {entry.channel} {entry.target}: {_who(entry)}{dispatch}"
             f"  <- route {' + '.join(entry.routes)}"

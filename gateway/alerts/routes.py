@@ -21,9 +21,13 @@ its own receivers. A route without `notify` inherits its parent's.
 
 `match` keys (all given must fit): event, rule, kind, severity (one or a list),
 min_severity, node (the alert's place is under one of these), time (local time window
-in the site's timezone, with optional days). Receivers (`notify`, one key each):
-channels, on_duty (ladder or one role), people (ids), assignee, residents (an SMS
-channel). docs/routing.md has the whole story; `gridgate routes test` shows a decision.
+in the site's timezone, with optional days), and for cases category and source.
+Receivers (`notify`, one key each): channels, on_duty (ladder or one role), people (ids),
+assignee, residents (an SMS channel), department (docs/cases.md). docs/routing.md has the
+whole story; `gridgate routes test` shows a decision.
+
+Case events (`case.dispatched`, ...) are routed only by routes whose `event` names them
+(and their children): a route written for alerts never catches a case by accident.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -70,6 +74,30 @@ EventName = Literal[
     "closed",
     "assigned",
 ]
+# the case side's events (gateway/cases/workflow.py): `case.<step>`; `case.dispatch` is not
+# a message: the routes for it choose a filed case's handlers
+CaseEventName = Literal[
+    "case.reported",
+    "case.filed",
+    "case.dispatch",
+    "case.dispatched",
+    "case.accepted",
+    "case.returned",
+    "case.handled",
+    "case.verified",
+    "case.reworked",
+    "case.extension_requested",
+    "case.extension_approved",
+    "case.extension_denied",
+    "case.held",
+    "case.cancelled",
+    "case.called_back",
+    "case.commented",
+    "case.reminded",
+    "case.escalated",
+]
+CASE_EVENTS: tuple[str, ...] = get_args(CaseEventName)
+CASE_SOURCES = ("sensor", "patrol", "resident", "hotline", "upper")
 SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
 
 
@@ -110,13 +138,15 @@ class TimeWindow(_Strict):
 
 
 class Match(_Strict):
-    event: Annotated[tuple[EventName, ...], BeforeValidator(_as_list)] | None = None
+    event: Annotated[tuple[EventName | CaseEventName, ...], BeforeValidator(_as_list)] | None = None
     rule: OneOrMore | None = None
     kind: OneOrMore | None = None
     severity: Annotated[tuple[Severity, ...], BeforeValidator(_as_list)] | None = None
     min_severity: Severity | None = None
     node: OneOrMore | None = None
     time: TimeWindow | None = None
+    category: OneOrMore | None = None  # cases: a 小类 or 大类 id of the category file
+    source: OneOrMore | None = None  # cases: sensor, patrol, resident, hotline, upper
 
 
 class Notify(_Strict):
@@ -125,13 +155,14 @@ class Notify(_Strict):
     people: OneOrMore | None = None
     assignee: Literal[True] | None = None
     residents: str | None = None
+    department: str | None = None
 
     @model_validator(mode="after")
     def _one_receiver(self) -> Notify:
         given = [k for k, v in self.model_dump(exclude_none=True).items() if v is not None]
         if len(given) != 1:
             raise ValueError(
-                "say exactly one of channels, on_duty, people, assignee, residents"
+                "say exactly one of channels, on_duty, people, assignee, residents, department"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
@@ -153,16 +184,30 @@ class RoutesFile(_Strict):
 class EventFacts:
     """What a route can match on: one alert event."""
 
-    event: str  # without the "alert." prefix
+    event: str  # without the "alert." prefix; a case's with its "case." prefix
     rule_id: str
     kind: str
     severity: Severity
     node_ids: tuple[str, ...]
     at: datetime
+    category: tuple[str, ...] = ()  # a case's 小类 and 大类
+    source: str | None = None  # a case's source
+
+    @property
+    def is_case(self) -> bool:
+        return self.event.startswith("case.")
 
 
-def fits(match: Match, facts: EventFacts, tz: ZoneInfo) -> bool:
+def fits(match: Match, facts: EventFacts, tz: ZoneInfo, *, opted: bool = False) -> bool:
+    """Whether `match` fits; a case event only where a route (this one or, `opted`, a
+    parent) names it in `event`."""
     if match.event is not None and facts.event not in match.event:
+        return False
+    if facts.is_case and match.event is None and not opted:
+        return False
+    if match.category is not None and not set(match.category) & set(facts.category):
+        return False
+    if match.source is not None and facts.source not in match.source:
         return False
     if match.rule is not None and facts.rule_id not in match.rule:
         return False
@@ -190,16 +235,16 @@ class Decision:
 
 def decide(
     routes: tuple[RouteSpec, ...], facts: EventFacts, tz: ZoneInfo, parents: str = "",
-    inherited: tuple[Notify, ...] = (),
+    inherited: tuple[Notify, ...] = (), *, opted: bool = False,
 ) -> list[Decision]:  # fmt: skip
     """The receivers the tree chooses for `facts`, in the order of the routes."""
     chosen: list[Decision] = []
     for route in routes:
-        if not fits(route.match, facts, tz):
+        if not fits(route.match, facts, tz, opted=opted):
             continue
         path = f"{parents} / {route.name}" if parents else route.name
         own = route.notify or inherited
-        below = decide(route.routes, facts, tz, path, own) if route.routes else []
+        below = decide(route.routes, facts, tz, path, own, opted=True) if route.routes else []
         chosen += below or [Decision(path, n) for n in own]
         if not route.is_continued:
             break
@@ -225,6 +270,8 @@ class Known:
     roster: Roster
     channels: Mapping[str, str]  # channel name -> type (webhooks included)
     rule_ids: Collection[str]
+    departments: Collection[str] = ()
+    categories: Collection[str] | None = None  # 小类 and 大类 ids (None: not checked)
 
 
 def load_routes(path: Path, known: Known) -> Routes:
@@ -260,6 +307,20 @@ def _check(
         for j, rule in enumerate(m.rule or ()):
             if rule not in known.rule_ids:
                 problem((*here, "match", "rule", j), route.name, f"no rule {rule!r} is loaded")
+        for j, category in enumerate(m.category or ()):
+            if known.categories is not None and category not in known.categories:
+                problem(
+                    (*here, "match", "category", j),
+                    route.name,
+                    f"no case category {category!r} in the category file",
+                )
+        for j, source in enumerate(m.source or ()):
+            if source not in CASE_SOURCES:
+                problem(
+                    (*here, "match", "source", j),
+                    route.name,
+                    f"unknown case source {source!r} (known: {', '.join(CASE_SOURCES)})",
+                )
         for j, notify in enumerate(route.notify):
             loc = (*here, "notify", j)
             for k, name in enumerate(notify.channels or ()):
@@ -274,6 +335,13 @@ def _check(
             for k, person in enumerate(notify.people or ()):
                 if person not in known.roster.people:
                     problem((*loc, "people", k), route.name, f"{person!r} is not in the roster")
+            if notify.department is not None and notify.department not in known.departments:
+                named = ", ".join(sorted(known.departments)) or "none"
+                problem(
+                    (*loc, "department"),
+                    route.name,
+                    f"no department {notify.department!r} (the departments file names: {named})",
+                )
             if notify.residents is not None:
                 kind = known.channels.get(notify.residents, notify.residents)
                 if kind != "sms":

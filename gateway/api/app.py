@@ -22,6 +22,8 @@ from gateway.api.metrics import Counts
 from gateway.api.metrics import registry as metrics_registry
 from gateway.api.routes import (
     alerts,
+    casekpis,
+    cases,
     devices,
     doors,
     events,
@@ -31,13 +33,18 @@ from gateway.api.routes import (
     metrics,
     outbox,
     people,
+    residents,
     status,
 )
 from gateway.errors import (
     AlertNotFound,
+    CaseForbidden,
+    CaseNotFound,
+    CaseTransitionError,
     DeviceConflict,
     DeviceNotFound,
     GatewayError,
+    InvalidCase,
     InvalidDevice,
     InvalidTransition,
     StoreUnavailable,
@@ -46,7 +53,9 @@ from gateway.errors import (
 WEB = Path(__file__).parent.parent / "web"
 
 
-def create_app(context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES, upload_bytes: int = 0
+) -> FastAPI:
     app = FastAPIOffline(
         title="gridgate",
         summary="Grid alerts from door and hazard sensors",
@@ -56,9 +65,13 @@ def create_app(context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
     )
     app.state.context = context
     app.state.metrics = metrics_registry(context.health, Counts(context.store))  # this app's own
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    uploads = dict.fromkeys(("/cases", "/report/"), upload_bytes) if upload_bytes else {}
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, larger=uploads)
     app.add_middleware(DocsPolicy)
     app.include_router(alerts.router)
+    app.include_router(casekpis.router)  # before cases: /cases/kpis is not a case id
+    app.include_router(cases.router)
+    app.include_router(residents.router)
     app.include_router(doors.router)
     app.include_router(lifts.router)
     app.include_router(devices.router)
@@ -73,15 +86,21 @@ def create_app(context: AppContext, *, max_body_bytes: int = MAX_BODY_BYTES) -> 
     @app.exception_handler(GatewayError)
     async def _domain_error(request: Request, exc: GatewayError) -> JSONResponse:
         code = 500
-        if isinstance(exc, AlertNotFound | DeviceNotFound):
+        body: dict[str, object] = {"detail": str(exc)}
+        if isinstance(exc, AlertNotFound | DeviceNotFound | CaseNotFound):
             code = 404
         elif isinstance(exc, InvalidTransition | DeviceConflict):
             code = 409
-        elif isinstance(exc, InvalidDevice):
+        elif isinstance(exc, CaseTransitionError):
+            code = 409
+            body["allowed"] = list(exc.allowed)  # the steps the case's state allows now
+        elif isinstance(exc, CaseForbidden):
+            code = 403
+        elif isinstance(exc, InvalidDevice | InvalidCase):
             code = 422
         elif isinstance(exc, StoreUnavailable):
             code = 503
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        return JSONResponse(body, status_code=code)
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path as FilePath
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -14,15 +15,40 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.alerts.links import LinkSigner
 from gateway.api.auth import Auth, hash_token
-from gateway.errors import AlertNotFound
+from gateway.cases.links import CaseLinks
+from gateway.channels.ratelimit import KeyedWindows
+from gateway.config import CasesSettings
+from gateway.errors import AlertNotFound, CaseNotFound
 from gateway.pipeline.alerting import AlertDesk
+from gateway.pipeline.casework import CaseDesk
+from gateway.places.departments import Department
 from gateway.places.registry import Registry
 from gateway.places.roster import Person
 from gateway.places.site import Placement
 from gateway.runtime.stats import Health
 from gateway.store import Store
-from gateway.store.records import Alert, Delivery, DeviceState
+from gateway.store.records import Alert, Case, Delivery, DeviceState
 from sensors.kinds import Kind
+
+
+@dataclass
+class CaseContext:
+    """What the case endpoints need beyond the app's context (gateway/api/routes/cases.py)."""
+
+    desk: CaseDesk
+    links: CaseLinks
+    settings: CasesSettings
+    photos_dir: FilePath
+    departments: Mapping[str, Department] = field(default_factory=dict)
+    # the public report page's abuse limits, per client address and per phone
+    per_ip: KeyedWindows = field(init=False)
+    per_phone: KeyedWindows = field(init=False)
+    limits_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.per_ip = KeyedWindows(s.reports_per_ip, s.reports_per_ip_window_s)
+        self.per_phone = KeyedWindows(s.reports_per_phone, s.reports_per_phone_window_s)
 
 
 @dataclass(frozen=True)
@@ -39,6 +65,7 @@ class AppContext:
     stopping: threading.Event = field(default_factory=threading.Event)
     # hands a dead letter put back to pending to the outbox worker (service.py)
     revive: Callable[[Delivery], None] = lambda row: None
+    cases: CaseContext | None = None
 
 
 def _context(request: Request) -> AppContext:
@@ -143,3 +170,28 @@ def visible_devices(
         and (node_id is None or node_id in placement.node_ids())
         and person.covers(placement.node_ids())
     ]
+
+
+def can_see_case(person: Person, case: Case) -> bool:
+    """A person sees a case of the nodes they cover, or one dispatched to them (a
+    department's member outside the grid)."""
+    return (
+        person.covers(case.node_ids)
+        or person.id in case.dispatched_to
+        or person.id in (case.handler, case.handled_by)
+    )
+
+
+def visible_case(context: AppContext, person: Person, case_id: int) -> Case:
+    """The case, if `person` may see it; otherwise exactly the answer for a case that
+    does not exist (404)."""
+    case = context.store.cases.get(case_id)  # CaseNotFound
+    if not can_see_case(person, case):
+        raise CaseNotFound(case_id)
+    return case
+
+
+def case_side(context: AppContext) -> CaseContext:
+    if context.cases is None:
+        raise HTTPException(status_code=404, detail="cases are not enabled")
+    return context.cases

@@ -43,7 +43,7 @@ def topic_for(template: str, notice: text.Notice) -> str:
         "community_id": notice.location_id("community"),
         "grid_id": notice.location_id("grid"),
         "severity": notice.severity,
-        "event": notice.event.removeprefix("alert."),
+        "event": notice.event.removeprefix("alert.").replace(".", "_"),
         "rule": str(notice.alert.get("rule", "")),
     }
     # a '+', '#' or '/' inside a value would change the topic's meaning
@@ -75,7 +75,7 @@ class MqttUpstream:
         payload: dict[str, Any] = {
             "version": json.loads(delivery.body).get("version", 1),
             "event": notice.event,
-            "alert": notice.alert,
+            notice.subject: notice.alert,  # "alert", or "case" for a case event
         }
         if notice.escalation_level is not None:
             payload["escalation_level"] = notice.escalation_level

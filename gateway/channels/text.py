@@ -23,6 +23,22 @@ EVENT_WORDS = {
         "alert.escalated": "升级告警",
         "alert.reminded": "提醒",
         "alert.assigned": "已指派",
+        "case.reported": "居民上报待核实",
+        "case.filed": "已立案",
+        "case.dispatched": "派单",
+        "case.accepted": "已接单",
+        "case.returned": "退单",
+        "case.handled": "已处置待核查",
+        "case.verified": "已结案",
+        "case.reworked": "返工",
+        "case.extension_requested": "延期申请",
+        "case.extension_approved": "延期已批准",
+        "case.extension_denied": "延期未批准",
+        "case.held": "挂账",
+        "case.cancelled": "已作废",
+        "case.called_back": "已回访",
+        "case.reminded": "催办",
+        "case.escalated": "超时升级",
     },
     "en": {
         "alert.raised": "Alert",
@@ -30,6 +46,22 @@ EVENT_WORDS = {
         "alert.escalated": "Escalated",
         "alert.reminded": "Reminder",
         "alert.assigned": "Assigned",
+        "case.reported": "Reported, to check",
+        "case.filed": "Case filed",
+        "case.dispatched": "Case for you",
+        "case.accepted": "Accepted",
+        "case.returned": "Returned",
+        "case.handled": "Handled, to verify",
+        "case.verified": "Case closed",
+        "case.reworked": "Rework",
+        "case.extension_requested": "Extension requested",
+        "case.extension_approved": "Extension approved",
+        "case.extension_denied": "Extension denied",
+        "case.held": "On hold",
+        "case.cancelled": "Cancelled",
+        "case.called_back": "Called back",
+        "case.reminded": "Reminder",
+        "case.escalated": "Overdue, escalated",
     },
 }
 LABELS = {
@@ -66,6 +98,7 @@ class Notice:
     escalation_level: int | None
     audience: str | None
     recipients: list[dict[str, Any]]
+    subject: str = "alert"  # or "case": which object the body carries (same fields read)
 
     @property
     def severity(self) -> str:
@@ -94,7 +127,8 @@ class Notice:
 def parse(body: str) -> Notice:
     """Read one outbox body; a body that is not the notice JSON raises ValueError."""
     data = json.loads(body)
-    if not isinstance(data, dict) or not isinstance(data.get("alert"), dict):
+    subject = "case" if isinstance(data, dict) and isinstance(data.get("case"), dict) else "alert"
+    if not isinstance(data, dict) or not isinstance(data.get(subject), dict):
         raise ValueError("the body has no 'alert' object")
     link = data.get("link")
     level = data.get("escalation_level")
@@ -103,11 +137,12 @@ def parse(body: str) -> Notice:
         raise ValueError("'recipients' is not a list")
     return Notice(
         event=str(data.get("event", "")),
-        alert=data["alert"],
+        alert=data[subject],
         link=link if isinstance(link, str) and link.startswith(("https://", "http://")) else None,
         escalation_level=level if isinstance(level, int) else None,
         audience=data.get("audience") if isinstance(data.get("audience"), str) else None,
         recipients=[r for r in recipients if isinstance(r, dict)],
+        subject=subject,
     )
 
 

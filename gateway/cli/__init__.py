@@ -14,6 +14,7 @@ import typer
 
 from gateway.cli import (
     backup,
+    cases,
     check_config,
     config,
     demo,
@@ -70,6 +71,7 @@ rules_group.command("test")(rules.replay)
 routes_group.command("test")(routes.explain)
 sensors_group.command("check", **PASS_THROUGH)(sensors.check)
 app.command("simulate", **PASS_THROUGH)(simulate.simulate)
+app.command("cases", **PASS_THROUGH)(cases.cases)
 
 
 def main(argv: list[str] | None = None) -> int:

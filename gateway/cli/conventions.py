@@ -70,15 +70,20 @@ def refusing(header: str = REFUSED) -> Iterator[None]:
 def load(config: Path | None, header: str = REFUSED) -> tuple[Settings, Loaded]:
     """The settings and every file they name, cross-checked (the roster against the
     channels); a bad one ends the command with exit 2."""
+    with refusing(header):
+        return load_checked(config)
+
+
+def load_checked(config: Path | None) -> tuple[Settings, Loaded]:
+    """`load` for a command that tells a bad file itself: FileError or SettingsError."""
     from gateway.config import load_settings
     from gateway.files import load_files
     from gateway.places.roster import check_channels
 
-    with refusing(header):
-        settings = load_settings(config)
-        loaded = load_files(settings)
-        if settings.roster_file is not None:
-            check_channels(loaded.roster, settings.roster_file, settings.channel_names)
+    settings = load_settings(config)
+    loaded = load_files(settings)
+    if settings.roster_file is not None:
+        check_channels(loaded.roster, settings.roster_file, settings.channel_names)
     return settings, loaded
 
 

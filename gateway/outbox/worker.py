@@ -90,7 +90,7 @@ class _Queue:
         for row in self.rows:
             if len(out) >= limit:
                 break
-            alert = row.alert_id
+            alert = row.order_key  # the alert or the case (Delivery.order_key)
             if alert in blocked:
                 continue
             if row.next_attempt_at > now or (alert in taken and not several_per_alert):
@@ -106,8 +106,8 @@ class _Queue:
         that send to end, which wakes the sender)."""
         first: dict[int, datetime] = {}
         for r in self.rows:
-            if r.alert_id not in self.sending and r.alert_id not in first:
-                first[r.alert_id] = r.next_attempt_at
+            if r.order_key not in self.sending and r.order_key not in first:
+                first[r.order_key] = r.next_attempt_at
         return min(first.values()) if first else None
 
 
@@ -271,7 +271,7 @@ class OutboxWorker:
     ) -> None:
         queue.in_flight += 1
         for row in rows:
-            queue.sending.add(row.alert_id)
+            queue.sending.add(row.order_key)
 
         async def finish() -> None:
             try:
@@ -282,7 +282,7 @@ class OutboxWorker:
             finally:
                 queue.in_flight -= 1
                 for row in rows:
-                    queue.sending.discard(row.alert_id)
+                    queue.sending.discard(row.order_key)
             for row in rows:
                 self._settle(queue, row, result)
             queue.wake.set()

@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from gateway.alerts.book import AlertBook
 from gateway.alerts.escalation import AlertPolicy
@@ -55,6 +55,17 @@ ACTION_TIMEOUT_S = 10.0
 T = TypeVar("T")
 
 
+class Follower(Protocol):
+    """A stage that acts on alert changes in the same step (the case stage: an alert
+    opens or joins a case, gateway/pipeline/casework.py) and has deadlines of its own."""
+
+    def on_alert(self, step: StepWrite, alert: Alert, event: str, now: datetime) -> None: ...
+
+    def on_deadlines(self, step: StepWrite, now: datetime) -> None: ...
+
+    def next_due_at(self) -> datetime | None: ...
+
+
 class AlertStage:
     def __init__(
         self,
@@ -73,6 +84,17 @@ class AlertStage:
         self.book = AlertBook(timedelta(seconds=policy.reopen_within_s))
         self._alert_ids = Ids(0)
         self._delivery_ids = Ids(0)
+        self._followers: list[Follower] = []
+
+    def follow(self, follower: Follower) -> None:
+        """`follower` sees every alert change routed, in its step, and its deadlines fire
+        with the alerts'."""
+        self._followers.append(follower)
+
+    @property
+    def delivery_ids(self) -> Ids:
+        """Ids of new outbox rows (shared with followers: one outbox, one sequence)."""
+        return self._delivery_ids
 
     def load(self, now: datetime) -> None:
         """The alerts in play, and where new ids start (blocking: call before the loop runs
@@ -116,9 +138,16 @@ class AlertStage:
                 change.alert.escalation_level,
                 change.alert.reminders,
             )
+        for follower in self._followers:
+            try:
+                follower.on_deadlines(step, now)
+            except Exception:  # a case-side bug must never cost the alerts their step
+                log.exception("follower_deadlines_failed")
 
     def next_due_at(self) -> datetime | None:
-        return self.book.next_due_at()
+        due = [self.book.next_due_at(), *(f.next_due_at() for f in self._followers)]
+        present = [d for d in due if d is not None]
+        return min(present) if present else None
 
     def apply(self, step: StepWrite, change: Change, now: datetime) -> Alert:
         """Record a decided change in the step, with the messages it causes; an alert told
@@ -150,6 +179,11 @@ class AlertStage:
             if dispatched is not None:
                 self._record(step, dispatched)
                 alert = dispatched.alert
+        for follower in self._followers:
+            try:
+                follower.on_alert(step, alert, change.event, now)
+            except Exception:  # a case-side bug must never cost the alert its step
+                log.exception("follower_failed alert_id=%s event=%s", alert.id, change.event)
         return alert
 
     def _record(self, step: StepWrite, change: Change) -> None:
@@ -229,7 +263,8 @@ class AlertDesk:
         self._on_queued = on_queued
         self._store_path = store_path
 
-    def _run(self, make: Callable[[], Awaitable[tuple[T, list[Delivery]]]]) -> T:
+    def run(self, make: Callable[[], Awaitable[tuple[T, list[Delivery]]]]) -> T:
+        """Run `make` on the loop and wait for its write (the case desk uses it too)."""
         if self._health.store_error is not None:
             raise StoreUnavailable(self._store_path, self._health.store_error)
 
@@ -255,12 +290,12 @@ class AlertDesk:
         now: datetime,
         resolution: Resolution | None = None,
     ) -> Alert:
-        return self._run(
+        return self.run(
             lambda: self._stage.act(self._writer, alert_id, action, actor, note, now, resolution)
         )
 
     def assign(self, alert_id: int, person_id: str, actor: str, now: datetime) -> Alert:
-        return self._run(lambda: self._stage.assign(self._writer, alert_id, person_id, actor, now))
+        return self.run(lambda: self._stage.assign(self._writer, alert_id, person_id, actor, now))
 
     def comment(self, alert_id: int, person_id: str, text: str, now: datetime) -> None:
-        self._run(lambda: self._stage.comment(self._writer, alert_id, person_id, text, now))
+        self.run(lambda: self._stage.comment(self._writer, alert_id, person_id, text, now))

@@ -8,8 +8,8 @@ their order. MQTT messages are acknowledged only once their step is committed; t
 gets a step's messages then too.
 
 Overload makes alerts late, never false: a timer fires only in a step after which every
-message received so far is applied: the inbox empty, and the ingest caught up with the
-broker (`Ingest.is_caught_up`: the socket read to the end, the broker not holding
+message received so far is applied: the inbox empty, no batch taken from it waiting for
+its step, and the ingest caught up with the broker (`Ingest.is_caught_up`: the socket read to the end, the broker not holding
 messages back for our acknowledgements). A message still waiting may be the close that
 cancels the timer, whatever its own time. Under a backlog, timers wait for it to be
 worked off, and fire in the step that empties the inbox.
@@ -135,6 +135,7 @@ class Pipeline:
         self._inbox = inbox
         self._accepted: list[Accepted] = []  # readings of the step in hand
         self._lock = asyncio.Lock()
+        self._taken = 0  # messages the ingest task took from the inbox and has not applied
         self._in_flight: deque[asyncio.Future[list[Delivery]]] = deque()
         self._timer_wake = asyncio.Event()
         self._sleeping_until: datetime | None = None  # the due time the timer loop waits for
@@ -160,11 +161,16 @@ class Pipeline:
     async def run_ingest(self, inbox: Inbox) -> None:
         while True:
             messages = await inbox.take(BATCH_LIMIT)
+            # out of the inbox, not applied yet: a timer step taking the lock first must not
+            # take the inbox's emptiness for everything applied (a close may be in here)
+            self._taken = len(messages)
             try:
                 await self._step(functools.partial(self._observe, messages), messages)
             except Exception:  # a bug in one batch must not stop ingest
                 log.exception("ingest_step_failed messages=%d", len(messages))
                 self._on_committed(messages)
+            finally:
+                self._taken = 0
 
     def follow_clock(self, topic: str) -> None:
         """Take `topic`'s messages as the simulator's clock ticks (event-time mode)."""
@@ -179,6 +185,11 @@ class Pipeline:
         async with self._lock:
             self._engine.replace_rules(rules)
             self._max_lateness = self._engine.max_lateness
+        self._timer_wake.set()
+
+    def wake_timers(self) -> None:
+        """A due time may have come nearer outside a step (a case reported through the
+        API): the timer task looks again."""
         self._timer_wake.set()
 
     def places_changed(self) -> None:
@@ -240,7 +251,11 @@ class Pipeline:
         else not at all (NOTHING_DUE)."""
         if self._ingest is None or isinstance(self._clock, EventClock):
             return now
-        if (self._inbox is not None and len(self._inbox)) or not self._ingest.is_caught_up():
+        if (
+            self._taken
+            or (self._inbox is not None and len(self._inbox))
+            or not self._ingest.is_caught_up()
+        ):
             return NOTHING_DUE
         return now
 
@@ -293,6 +308,7 @@ class Pipeline:
     # ---- messages ---------------------------------------------------------------------------
 
     def _observe(self, messages: list[Message], now: datetime) -> StepWrite:
+        self._taken = 0  # this step applies them
         step = StepWrite()
         ingest = self._health.ingest
         events: list[AlertEvent] = []

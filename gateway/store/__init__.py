@@ -6,6 +6,7 @@ family; nothing here decides what happens to an alert.
     records.py    the records read and written (alerts, deliveries, device states, ...)
     devices.py    device states, rule tracks, device history, unregistered, API devices
     alerts.py     alert rows, audit trail, episodes, comments, the change stream
+    cases.py      case rows, their history, photos' metadata, the alerts behind them
     outbox.py     outbox rows and their outcomes
     people.py     people added through the API, tokens, revocations
     step.py       what one step changes, written in one transaction
@@ -17,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.store.alerts import AlertTables
+from gateway.store.cases import CaseTables
 from gateway.store.database import Database
 from gateway.store.devices import DeviceTables
 from gateway.store.outbox import OutboxTables
@@ -44,6 +46,7 @@ class Store:
         self.path = path
         self.devices = DeviceTables(self.db)
         self.alerts = AlertTables(self.db)
+        self.cases = CaseTables(self.db)
         self.outbox = OutboxTables(self.db)
         self.people = PeopleTables(self.db)
 

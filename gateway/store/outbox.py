@@ -22,13 +22,14 @@ def write_deliveries(db: sqlite3.Connection, deliveries: Iterable[Delivery]) -> 
     decided twice is sent once). Returns the number written."""
     before = db.total_changes
     db.executemany(
-        "INSERT INTO outbox (id, alert_id, event, channel, target, body, idempotency_key, "
-        "state, attempts, next_attempt_at, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) "
+        "INSERT INTO outbox (id, alert_id, case_id, event, channel, target, body, "
+        "idempotency_key, state, attempts, next_attempt_at, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) "
         "ON CONFLICT (idempotency_key) DO NOTHING",
         [
             (
-                d.id, d.alert_id, d.event, d.channel, d.target, d.body, d.idempotency_key,
+                d.id, d.alert_id if d.case_id is None else None, d.case_id, d.event,
+                d.channel, d.target, d.body, d.idempotency_key,
                 d.attempts, ts(d.next_attempt_at), ts(d.created_at),
             )
             for d in deliveries
@@ -77,7 +78,7 @@ def write_outcomes(db: sqlite3.Connection, outcomes: Iterable[Outcome]) -> None:
 def _delivery(r: sqlite3.Row) -> Delivery:
     return Delivery(
         id=r["id"],
-        alert_id=r["alert_id"],
+        alert_id=r["alert_id"] or 0,
         event=r["event"],
         channel=r["channel"],
         target=r["target"],
@@ -86,6 +87,7 @@ def _delivery(r: sqlite3.Row) -> Delivery:
         attempts=r["attempts"],
         created_at=dt(r["created_at"]),
         next_attempt_at=dt(r["next_attempt_at"]),
+        case_id=r["case_id"],
     )
 
 
@@ -127,14 +129,16 @@ class OutboxTables:
         """Rows given up, newest first."""
         with self._db.reading() as db:
             rows = db.execute(
-                "SELECT id, alert_id, event, channel, target, attempts, last_error, created_at "
+                "SELECT id, alert_id, case_id, event, channel, target, attempts, last_error, "
+                "created_at "
                 "FROM outbox WHERE state='dead' ORDER BY id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
         return [
             DeadLetter(
                 id=r["id"],
-                alert_id=r["alert_id"],
+                alert_id=r["alert_id"] or 0,
+                case_id=r["case_id"],
                 event=r["event"],
                 channel=r["channel"],
                 target=r["target"],

@@ -128,10 +128,11 @@ class Episode:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One message for one alert event to one target, as the outbox keeps it."""
+    """One message for one alert event (or case event) to one target, as the outbox
+    keeps it."""
 
     id: int
-    alert_id: int
+    alert_id: int  # 0 for a message about a case
     event: str
     channel: str
     target: str
@@ -141,6 +142,12 @@ class Delivery:
     created_at: datetime
     next_attempt_at: datetime
     is_dispatch: bool = False  # addressed to people on duty
+    case_id: int | None = None  # a message about a case (gateway/cases/)
+
+    @property
+    def order_key(self) -> int:
+        """What the outbox keeps in order per target: the alert, or the case (negative)."""
+        return self.alert_id if self.case_id is None else -self.case_id
 
 
 class OutcomeKind(StrEnum):
@@ -166,13 +173,14 @@ class DeadLetter:
     """An outbox row given up: listed by GET /outbox/dead, retried by POST .../retry."""
 
     id: int
-    alert_id: int
+    alert_id: int  # 0 for a message about a case
     event: str
     channel: str
     target: str
     attempts: int
     error: str
     created_at: datetime
+    case_id: int | None = None
 
 
 # ---- devices -------------------------------------------------------------------------
@@ -240,3 +248,141 @@ class StateChange:
     device_id: str
     at: datetime
     state: dict[str, Any]
+
+
+# ---- cases (事件): gateway/cases/ decides, these are the values -------------------------
+
+
+class CaseSource(StrEnum):
+    SENSOR = "sensor"  # a sensor alert opened it
+    PATROL = "patrol"  # a grid worker on patrol (巡查上报)
+    RESIDENT = "resident"  # a resident, through the public report page
+    HOTLINE = "hotline"  # the 12345 hotline
+    UPPER = "upper"  # handed down by an upper level (上级交办)
+
+
+class CaseState(StrEnum):
+    REPORTED = "reported"  # 上报: a resident's report, to be checked on site (核实)
+    FILED = "filed"  # 立案: a case, to be dispatched
+    DISPATCHED = "dispatched"  # 派遣: sent to its handlers, to be accepted
+    ACCEPTED = "accepted"  # 接单: a handler is on it (also after a failed verification)
+    HANDLED = "handled"  # 处置: the handler reported what was done; to be verified
+    CLOSED = "closed"  # 结案: verified by someone else, or by the device back to normal
+    RETURNED = "returned"  # 退单: not the handler's job, back to the dispatcher with a reason
+    ON_HOLD = "on_hold"  # 挂账: cannot be solved now; on the hold list
+    CANCELLED = "cancelled"  # 作废: not a case (not confirmed on site, a duplicate)
+
+
+CASE_FINAL_STATES = (CaseState.CLOSED, CaseState.CANCELLED)
+
+
+class Satisfaction(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+
+
+@dataclass(frozen=True, slots=True)
+class Reporter:
+    """Who reported a case: a person of the roster, or a resident by name and phone."""
+
+    person_id: str | None = None
+    name: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionRequest:
+    """A handler's request for more time (延期申请), waiting for a leader's decision."""
+
+    by: str
+    at: datetime
+    limit: str  # a time limit as the category file writes it: "4h", "1d"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: int
+    source: CaseSource
+    category: str  # 小类 id (gateway/cases/categories.py)
+    major: str  # 大类 id
+    title_zh: str
+    title_en: str
+    severity: Severity
+    state: CaseState
+    location: tuple[Node, ...]
+    place: str
+    description: str
+    reporter: Reporter
+    reported_at: datetime
+    device_id: str | None = None
+    address: str | None = None  # free text: where exactly
+    lat: float | None = None
+    lon: float | None = None
+    filed_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    accepted_at: datetime | None = None
+    handled_at: datetime | None = None
+    closed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    # the handling deadline (处置时限), extensions included; the first one as filed
+    due_at: datetime | None = None
+    first_due_at: datetime | None = None
+    # the stage in hand: when it began, when it falls due, its reminder and escalation
+    stage_started_at: datetime | None = None
+    stage_due_at: datetime | None = None
+    remind_at: datetime | None = None
+    escalate_at: datetime | None = None
+    escalation_level: int = 0
+    reminders: int = 0
+    dispatched_to: tuple[str, ...] = ()  # people the case went to
+    department: str | None = None
+    handler: str | None = None  # who accepted it
+    handled_by: str | None = None
+    verified_by: str | None = None
+    reworks: int = 0
+    extensions: int = 0  # approved
+    extension_request: ExtensionRequest | None = None
+    held_at: datetime | None = None
+    reason: str | None = None  # of the last return, hold or cancellation
+    satisfaction: Satisfaction | None = None
+    callback_at: datetime | None = None
+    callback_by: str | None = None
+    # sensor cases: the alerts behind it; since when its device has been back to normal
+    alert_ids: tuple[int, ...] = ()
+    normal_since: datetime | None = None
+    auto_verify_at: datetime | None = None
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return tuple(n.id for n in self.location)
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in CASE_FINAL_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class CasePhoto:
+    """A photo kept under the state folder (`cases/<case id>/<photo id>`)."""
+
+    id: str  # random hex: the file's name
+    case_id: int
+    at: datetime
+    by: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEntry:
+    """One step of a case's history: who did what, when, with which note and photos."""
+
+    case_id: int
+    at: datetime
+    action: str
+    actor: str
+    state: CaseState
+    note: str | None = None
+    photos: tuple[str, ...] = ()

@@ -211,4 +211,87 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_pending ON outbox (state, id) WHERE state = 'pending';
     """,
+    # 8: cases (事件): their rows (a few columns to query by, the whole case as JSON), the
+    # history of every step, photos kept under the state folder, the alerts behind a
+    # sensor case; the outbox carries messages about a case as well as about an alert
+    """
+    CREATE TABLE cases (
+        id INTEGER PRIMARY KEY,
+        state TEXT NOT NULL,
+        source TEXT NOT NULL,
+        category TEXT NOT NULL,
+        major TEXT NOT NULL,
+        node_ids TEXT NOT NULL,       -- '/d1/s1/c1/g1/' as for alerts
+        people TEXT NOT NULL,         -- '/w-g1/gl-g1/': dispatched to, handler
+        device_id TEXT,
+        reporter_phone TEXT,
+        reported_at TEXT NOT NULL,
+        first_due_at TEXT,
+        stage_due_at TEXT,
+        closed_at TEXT,
+        record TEXT NOT NULL          -- JSON: the whole case (gateway/store/cases.py)
+    );
+    CREATE INDEX cases_state ON cases (state, id);
+    CREATE INDEX cases_reported ON cases (reported_at);
+    CREATE INDEX cases_first_due ON cases (first_due_at);
+    CREATE INDEX cases_device ON cases (device_id, id) WHERE device_id IS NOT NULL;
+
+    CREATE TABLE case_history (
+        id INTEGER PRIMARY KEY,
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        at TEXT NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        state TEXT NOT NULL,
+        note TEXT,
+        photos TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX case_history_case ON case_history (case_id, id);
+
+    CREATE TABLE case_photos (
+        id TEXT PRIMARY KEY,          -- random hex, the file's name under state/cases/<case>/
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        at TEXT NOT NULL,
+        by TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL
+    );
+    CREATE INDEX case_photos_case ON case_photos (case_id);
+
+    CREATE TABLE case_alerts (
+        alert_id INTEGER NOT NULL REFERENCES alerts (id),
+        case_id INTEGER NOT NULL REFERENCES cases (id),
+        at TEXT NOT NULL,
+        PRIMARY KEY (alert_id, case_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX case_alerts_case ON case_alerts (case_id);
+
+    CREATE TABLE outbox_v8 (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER REFERENCES alerts (id),
+        case_id INTEGER REFERENCES cases (id),
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        body TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        CHECK ((alert_id IS NULL) != (case_id IS NULL))
+    );
+    INSERT INTO outbox_v8 (id, alert_id, event, channel, target, body, idempotency_key, state,
+                           attempts, next_attempt_at, last_error, created_at, delivered_at)
+        SELECT id, alert_id, event, channel, target, body, idempotency_key, state, attempts,
+               next_attempt_at, last_error, created_at, delivered_at FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v8 RENAME TO outbox;
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_alert ON outbox (alert_id, target, id);
+    CREATE INDEX outbox_pending ON outbox (state, id) WHERE state = 'pending';
+    CREATE INDEX outbox_case ON outbox (case_id, id) WHERE case_id IS NOT NULL;
+    """,
 )

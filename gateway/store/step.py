@@ -14,11 +14,15 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from gateway.store import alerts, devices, outbox
+from gateway.store import alerts, cases, devices, outbox
 from gateway.store.alerts import Comment
 from gateway.store.records import (
     Alert,
+    Case,
+    CaseEntry,
+    CasePhoto,
     Delivery,
     DeviceState,
     Episode,
@@ -46,6 +50,11 @@ class StepWrite:
     comments: list[Comment] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
+    # cases as they stand after the step, their history, photos, the alerts behind them
+    cases: dict[int, Case] = field(default_factory=dict)
+    case_history: list[CaseEntry] = field(default_factory=list)
+    case_photos: list[CasePhoto] = field(default_factory=list)
+    case_alerts: list[tuple[int, int, datetime]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(
@@ -61,6 +70,10 @@ class StepWrite:
                 self.comments,
                 self.deliveries,
                 self.outcomes,
+                self.cases,
+                self.case_history,
+                self.case_photos,
+                self.case_alerts,
             )
         )
 
@@ -79,6 +92,10 @@ class StepWrite:
         self.comments.extend(other.comments)
         self.deliveries.extend(other.deliveries)
         self.outcomes.extend(other.outcomes)
+        self.cases.update(other.cases)
+        self.case_history.extend(other.case_history)
+        self.case_photos.extend(other.case_photos)
+        self.case_alerts.extend(other.case_alerts)
 
 
 def write_step(db: sqlite3.Connection, step: StepWrite) -> list[Delivery]:
@@ -102,6 +119,14 @@ def write_step(db: sqlite3.Connection, step: StepWrite) -> list[Delivery]:
         alerts.write_episodes(db, step.episodes)
     if step.comments:
         alerts.write_comments(db, step.comments)
+    if step.cases:
+        cases.write_cases(db, step.cases.values())
+    if step.case_history:
+        cases.write_history(db, step.case_history)
+    if step.case_photos:
+        cases.write_photos(db, step.case_photos)
+    if step.case_alerts:
+        cases.write_links(db, step.case_alerts)
     queued = step.deliveries
     if queued and outbox.write_deliveries(db, queued) != len(queued):
         present = {

@@ -84,6 +84,8 @@ def _fuzz(
     return sent
 
 
+# ~50 operations (the cases' among them) x 3 roles x 30 examples: longer than the default
+@pytest.mark.timeout(480)
 def test_generated_requests_of_every_role_never_get_a_server_error(two_grids: TwoGrids) -> None:
     gw = two_grids.gw
     schema = schemathesis.openapi.from_dict(gw.get("/openapi.json"))

@@ -21,7 +21,8 @@ from tests.support import REPO
 
 # the commands whose command line is their module's own (argparse), and its subcommands
 PASS_THROUGH: dict[tuple[str, ...], list[str]] = {
-    ("simulate",): ["site", "plan", "run", "receive", "score"]
+    ("simulate",): ["site", "plan", "run", "receive", "score"],
+    ("cases",): ["routes", "report"],
 }
 
 
