@@ -10,9 +10,10 @@ gets a step's messages then too.
 Overload makes alerts late, never false: a timer fires only in a step after which every
 message received so far is applied: the inbox empty, no batch taken from it waiting for
 its step, and the ingest caught up with the broker (`Ingest.is_caught_up`: the socket
-read to the end, the broker not holding messages back for our acknowledgements). A message still waiting may be the close that
-cancels the timer, whatever its own time. Under a backlog, timers wait for it to be
-worked off, and fire in the step that empties the inbox.
+read to the end, the broker not holding messages back for our acknowledgements). A
+message still waiting may be the close that cancels the timer, whatever its own time.
+Under a backlog, timers wait for it to be worked off, and fire in the step that empties
+the inbox.
 
 One thing is written later than its step: what a repeated report moves (a sensor saying
 again what it said last, which is most of the traffic): the device's instants. Those are
