@@ -16,6 +16,13 @@ from tests.victoria import VictoriaMetrics
 _topic_roots = itertools.count(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests (`@pytest.mark.long`) first, the rest in their order: scripts/test
+    runs the suite in parallel processes (pytest-xdist), and a run should not end with
+    the others idle while one long test still goes on."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """One Mosquitto for the session; each test isolates itself with its own topic root."""

@@ -24,6 +24,7 @@ DAY = "2026-06-15T10:00:00+08:00"  # door_left_open after 180 s, no night rule
 NIGHT = "2026-06-15T02:00:00+08:00"  # 30 s hold, and door_forced_at_night at once
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(
     ("start_at", "rules"),
     [

@@ -32,6 +32,7 @@ def simulate(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )  # fmt: skip
 
 
+@pytest.mark.long
 def test_an_accelerated_day_of_cases_scores_clean(
     gateways: Callable[..., GatewayProcess], broker: LocalBroker, topic_root: str, tmp_path: Path
 ) -> None:

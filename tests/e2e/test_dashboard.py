@@ -84,6 +84,7 @@ def _contrast(page: Page, selector: str) -> float:
     return ratio
 
 
+@pytest.mark.long
 def test_a_grid_leader_sees_a_door_alert_appear_live_and_acknowledges_it(
     browser: Browser,
     broker: LocalBroker,

@@ -42,6 +42,7 @@ def test_shipped_demo_site_and_roster_are_what_the_simulator_generates_for_seed_
     assert roster.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8")
 
 
+@pytest.mark.long
 def test_simulated_door_left_open_reaches_the_webhook_and_the_api_and_people_close_it(
     broker: LocalBroker,
     topic_root: str,

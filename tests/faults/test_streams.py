@@ -128,6 +128,7 @@ def test_a_killed_gateway_restores_state_and_fires_what_fell_due_and_sends_nothi
         receiver.status = 200
         restarted_at = datetime.now(UTC)
         gw.start()
+        ready_at = datetime.now(UTC)  # healthy: connected and subscribed
         wait_until(lambda: applied(database)[0] >= count, 30, "every reading applied")
         alerts = wait_until(lambda: _at_least(gw.get("/alerts"), 2), 10, "both alerts")
         wait_until(lambda: gw.get("/health")["outbox"].get("pending", 0) == 0, 10, "outbox empty")
@@ -143,8 +144,10 @@ def test_a_killed_gateway_restores_state_and_fires_what_fell_due_and_sends_nothi
     due_at = datetime.fromisoformat(held["due_at"])
     raised_at = datetime.fromisoformat(held["raised_at"])
     assert killed_at < due_at < restarted_at  # fell due while the gateway was dead
+    # right after start: the process's start is its own (seconds on a busy machine), the
+    # alert comes in the first steps once the gateway is up
+    assert restarted_at < raised_at < ready_at + timedelta(seconds=3)
     late_s = (raised_at - restarted_at).total_seconds()
-    assert 0 < late_s < 5  # right after start (process start included)
     keys = [r.headers["idempotency-key"] for r in receiver.requests]
     assert sorted(r.json()["alert"]["rule"] for r in receiver.requests) == sorted(by_rule)
     assert len(keys) == len(set(keys))

@@ -294,6 +294,7 @@ def test_an_invalid_site_file_stops_start_up_with_path_line_and_reason(tmp_path:
     assert not (tmp_path / "state").exists(), "nothing may start on a bad file"
 
 
+@pytest.mark.long
 def test_a_hold_timer_survives_a_restart_and_fires_once_right_after_start(
     broker: LocalBroker,
     topic_root: str,
