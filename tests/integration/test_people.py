@@ -85,8 +85,15 @@ def test_a_worker_sees_and_acts_only_inside_their_grid(
     assert [a["id"] for a in gw.call("GET", "/alerts", token=mine).json()] == [alert["id"]]
     assert gw.call("GET", "/alerts", token=other).json() == []
     # outside their grids an alert id answers as one that does not exist: nothing to probe
-    assert gw.call("GET", f"/alerts/{alert['id']}", token=other).status_code == 404
-    assert gw.post(f"/alerts/{alert['id']}/ack", {}, token=other).status_code == 404
+    for method, path in (("GET", "/alerts/{}"), ("POST", "/alerts/{}/ack")):
+        outside = gw.call(method, path.format(alert["id"]), token=other, json={})
+        missing = gw.call(method, path.format(alert["id"] + 1000), token=other, json={})
+        assert outside.status_code == missing.status_code == 404
+        unknown = missing.text.replace(str(alert["id"] + 1000), str(alert["id"]))
+        assert outside.text == unknown  # the same words, its own id in them
+    # a token in the query only where a header cannot be set (EventSource: /events)
+    query = httpx.get(gw.base_url + "/alerts", params={"access_token": mine})
+    assert query.status_code == 401
     doors = gw.call("GET", "/doors", token=other).json()
     assert [d["device_id"] for d in doors] == ["door-b2-u1"]
     assert httpx.get(gw.base_url + "/alerts").status_code == 401
@@ -190,6 +197,18 @@ def test_a_signed_link_lets_that_person_act_on_that_alert_only(
     assert (g1["node_id"], g1["raised"], g1["acknowledged"], g1["resolved"]) == ("g1", 1, 1, 1)
     assert g1["acknowledged_in_time"] == 1
     assert g1["resolution_rate"] == 1.0
+
+    # revoking the person's tokens ends the links issued to them before
+    added = {"device_id": "smoke-b1-u9", "kind": "smoke", "node_id": "b1-u1"}
+    assert gw.post("/devices", added).status_code == 201
+    publisher.publish(f"{topic_root}/v1/smoke-b1-u9/reading", SMOKE)
+    second = wait_until(lambda: _dispatches(people_hook)[1:], 10, "the second dispatch")[0]
+    assert httpx.get(str(second["link"])).status_code == 200
+    assert gw.call("DELETE", "/people/w-g1/tokens").status_code == 200
+    assert httpx.get(str(second["link"])).status_code == 403
+    refused = httpx.post(str(second["link"]) + "/ack")
+    assert refused.status_code == 403
+    assert "revoked" in refused.json()["detail"]
 
 
 def _collect_events(
