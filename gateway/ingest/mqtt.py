@@ -23,16 +23,9 @@
   and subscribe again in `on_connect` every time, whether or not the session survived.
 - The hand-over is a bounded inbox: when it is full, we stop reading the socket (TCP
   back-pressure to the broker) until the pipeline has taken from it; each pause is counted.
-- Caught up after a (re)connect: the broker sends what it queued for our session while
-  we were away (after a crash, a restart, a lost connection) as fast as the socket takes
-  it, and a socket read to the end in between says nothing about what is still to come.
-  So on each connection we publish a marker (QoS 1, a token of this connection) to a
-  topic of our own, subscribed to with the rest: the broker queues it behind everything
-  it held for us, and until it arrives the ingest is not caught up (hold timers wait,
-  `is_caught_up`). Without it, a door whose close waited at the broker while the gateway
-  was down raised a false alarm the moment the gateway came back, before the close was
-  read (tests/faults/test_storm_faults.py). A marker that never comes (an ACL that
-  forbids the topic) is waited for `SYNC_TIMEOUT_S`, then given up with a warning.
+- Caught up after a (re)connect: on each connection we publish a marker to ourselves,
+  which the broker queues behind what it kept for our session; until it comes back, the
+  ingest is not caught up and hold timers wait (gateway/ingest/sync.py).
 - The gateway's own availability: `ROOT/v1/gateway/status` is `online` (retained) once
   connected, and the last will sets it to `offline`.
 """
@@ -41,9 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -62,6 +53,7 @@ from gateway.ingest.client import (
     in_packet_problem,
     log_in,
 )
+from gateway.ingest.sync import SyncMarker
 from gateway.runtime.stats import Health
 
 log = logging.getLogger(__name__)
@@ -71,7 +63,6 @@ RECEIVE_MAXIMUM = 2000  # QoS 1 messages the broker may send before we acknowled
 READ_BURST = 1000  # messages read in one go before the loop runs anything else
 MISC_EVERY_S = 1.0  # keepalive pings and their timeout
 STOP_FLUSH_S = 2.0
-SYNC_TIMEOUT_S = 10.0  # how long timers wait for the marker after a connection opens
 
 
 class Message(NamedTuple):
@@ -141,8 +132,8 @@ class MqttIngest:
         self._inbox = inbox
         self._health = health
         self.status_topic = f"{settings.topic_root}/v1/gateway/status"
-        # the marker of a caught-up connection (module docstring): ours alone, by client id
-        self.sync_topic = f"{settings.topic_root}/v1/gateway/sync/{settings.client_id}"
+        # the marker of a caught-up connection: ours alone, by client id
+        self._sync = SyncMarker(f"{settings.topic_root}/v1/gateway/sync/{settings.client_id}")
         client = self._new_client()
         log_in(client, settings)
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
@@ -170,10 +161,6 @@ class MqttIngest:
         self._is_drained = False  # the last read found the socket empty
         self._unacked = 0  # QoS 1 messages taken and not yet acknowledged
         self._link = 0  # counts connections
-        # waiting for this connection's marker (from the start: nothing read yet)
-        self._is_syncing = True
-        self._sync_token = b""
-        self._sync_deadline = time.monotonic() + SYNC_TIMEOUT_S
 
     def is_caught_up(self) -> bool:
         """Whether every message the broker sent us so far is in the inbox. Not when the
@@ -185,16 +172,8 @@ class MqttIngest:
         messages wait for acknowledgement. True while not connected (once a connection
         failed or was lost): nothing arrives then, and timers must not wait for a broker
         that is down."""
-        if self._is_syncing:
-            if time.monotonic() < self._sync_deadline:
-                return False
-            self._is_syncing = False
-            log.warning(
-                "mqtt_sync_timeout topic=%s waited_s=%.0f (timers no longer wait for it; "
-                "may the gateway publish and subscribe to it?)",
-                self.sync_topic,
-                SYNC_TIMEOUT_S,
-            )
+        if self._sync.is_waiting():
+            return False
         if self._sock is None:
             return True
         return not self._is_behind and self._unacked < RECEIVE_MAXIMUM
@@ -274,7 +253,7 @@ class MqttIngest:
                 try:
                     await asyncio.to_thread(self._connect)
                 except (OSError, ValueError) as exc:
-                    self._is_syncing = False  # the broker is down: nothing can arrive
+                    self._sync.stop_waiting()  # the broker is down: nothing can arrive
                     self._health.is_broker_connected = False
                     self._health.broker_error = f"cannot connect: {exc}"
                     log.warning("mqtt_connect_failed reason=%s retry_in_s=%.0f", exc, delay)
@@ -330,9 +309,7 @@ class MqttIngest:
         self._unacked = 0  # what the last connection left unacknowledged comes again
         self._is_behind = False
         self._link += 1
-        self._is_syncing = True  # until this connection's marker comes back to us
-        self._sync_token = secrets.token_hex(8).encode()
-        self._sync_deadline = time.monotonic() + SYNC_TIMEOUT_S
+        self._sync.opened()  # timers wait until this connection's marker comes back
         if self._client.is_fast and (problem := in_packet_problem(self._client)):
             self._client.is_fast = False  # overrides that only hand over to paho's own
             log.warning("mqtt_fast_path_disabled reason=%s (paho's public path: slower)", problem)
@@ -353,7 +330,7 @@ class MqttIngest:
         self._is_reading = False
         self._sock = None
         self._fd = -1
-        self._is_syncing = False  # nothing arrives until we connect again
+        self._sync.stop_waiting()  # nothing arrives until we connect again
         self._health.is_broker_connected = False
         self._lost.set()
 
@@ -461,11 +438,11 @@ class MqttIngest:
         # Subscribe every time: a broker that lost our session (restart without
         # persistence) would otherwise leave us connected and deaf.
         topics: list[tuple[str, int]] = [(t, self._settings.qos) for t in self._subscriptions]
-        client.subscribe([*topics, (self.sync_topic, 1)])
+        client.subscribe([*topics, (self._sync.topic, 1)])
         client.publish(self.status_topic, b"online", qos=1, retain=True)
         # after the SUBSCRIBE on the same connection: the broker has the subscription when
         # it takes the marker, and queues it behind what it held for our session
-        client.publish(self.sync_topic, self._sync_token, qos=1)
+        client.publish(self._sync.topic, self._sync.token, qos=1)
         log.info(
             "mqtt_connected session_present=%s topics=%s",
             flags.session_present,
@@ -482,8 +459,8 @@ class MqttIngest:
     ) -> None:
         *codes, sync_code = reason_codes
         if sync_code.is_failure:  # no marker will come: do not wait for it
-            self._is_syncing = False
-            log.warning("mqtt_sync_refused topic=%s reason=%s", self.sync_topic, sync_code)
+            self._sync.stop_waiting()
+            log.warning("mqtt_sync_refused topic=%s reason=%s", self._sync.topic, sync_code)
         refused = [
             f"{topic}: {code}"
             for topic, code in zip(self._subscriptions, codes, strict=False)
@@ -511,17 +488,15 @@ class MqttIngest:
         self._on_loop(self._lost.set)
 
     def _synced(self, payload: bytes, mid: int, qos: int) -> None:
-        """A marker came: this connection's, or an older one's the broker kept for us.
-        Acknowledged at once, not in the order of the messages before it: brokers match a
-        PUBACK by its packet id, and a marker has nothing to commit."""
+        """A marker came (this connection's or an older one's): acknowledged at once, not
+        in the order of the messages before it (brokers match a PUBACK by its packet id,
+        and a marker has nothing to commit), and never handed to the pipeline."""
         if qos == 1:
             self._client.ack_all([mid])
-        if payload == self._sync_token and self._is_syncing:
-            self._is_syncing = False
-            log.info("mqtt_caught_up link=%d", self._link)
+        self._sync.arrived(payload)
 
     def _on_publish_packet(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool) -> None:
-        if topic == self.sync_topic:
+        if topic == self._sync.topic:
             self._synced(payload, mid, qos)
             return
         self._unacked += qos == 1
@@ -530,7 +505,7 @@ class MqttIngest:
         self._inbox.put(Message(topic, payload, self._now, mid, qos, dup, self._link))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if message.topic == self.sync_topic:
+        if message.topic == self._sync.topic:
             self._synced(bytes(message.payload), message.mid, message.qos)
             return
         self._unacked += message.qos == 1
