@@ -80,6 +80,9 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (kill -9): not a POST
+                    self.close_connection = True
+                    return
                 receiver.attempts += 1
                 status = receiver.status
                 if 200 <= status < 300:
