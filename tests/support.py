@@ -80,6 +80,9 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (kill -9): not a POST
+                    self.close_connection = True
+                    return
                 receiver.attempts += 1
                 status = receiver.status
                 if 200 <= status < 300:
@@ -185,7 +188,7 @@ def gateway_env(
     broker_port: int,
     topic_root: str,
     *,
-    webhooks: list[dict[str, str]] | None = None,
+    webhooks: list[dict[str, object]] | None = None,
     rules_file: Path | None = None,
     site_file: Path | None = None,
     api_port: int | None = None,
@@ -264,6 +267,39 @@ rules:
 def fast_rules(tmp: Path, hold_s: float) -> Path:
     path = tmp / "rules.fast.yaml"
     path.write_text(FAST_RULES.format(hold_s=hold_s), encoding="utf-8")
+    return path
+
+
+def door_ids(buildings: int, units: int) -> list[str]:
+    """The doors of `door_site`, building by building."""
+    return [f"door-{b}-{u}" for b in range(1, buildings + 1) for u in range(1, units + 1)]
+
+
+def door_site(tmp: Path, buildings: int, units: int) -> Path:
+    """A site file of one grid: `buildings` buildings of `units` units, a door each
+    (`door_ids`), for tests that need more doors than the demo site has."""
+    site_buildings = [
+        {
+            "id": f"b{b}",
+            "name": f"{b}号楼",
+            "units": [
+                {
+                    "id": f"b{b}-u{u}",
+                    "name": f"{u}单元",
+                    "devices": [{"id": f"door-{b}-{u}", "kind": "door"}],
+                }
+                for u in range(1, units + 1)
+            ],
+        }
+        for b in range(1, buildings + 1)
+    ]
+    grid = {"id": "g1", "name": "第1网格", "buildings": site_buildings}
+    community = {"id": "c1", "name": "光明社区", "grids": [grid]}
+    street = {"id": "s1", "name": "和平街道", "communities": [community]}
+    name = f"{buildings * units} doors"
+    site = {"name": name, "district": {"id": "d1", "name": "示例区", "streets": [street]}}
+    path = tmp / f"site.{buildings * units}-doors.yaml"
+    path.write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
     return path
 
 

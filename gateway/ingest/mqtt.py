@@ -23,6 +23,9 @@
   and subscribe again in `on_connect` every time, whether or not the session survived.
 - The hand-over is a bounded inbox: when it is full, we stop reading the socket (TCP
   back-pressure to the broker) until the pipeline has taken from it; each pause is counted.
+- Caught up after a (re)connect: on each connection we publish a marker to ourselves,
+  which the broker queues behind what it kept for our session; until it comes back, the
+  ingest is not caught up and hold timers wait (gateway/ingest/sync.py).
 - The gateway's own availability: `ROOT/v1/gateway/status` is `online` (retained) once
   connected, and the last will sets it to `offline`.
 """
@@ -50,6 +53,7 @@ from gateway.ingest.client import (
     in_packet_problem,
     log_in,
 )
+from gateway.ingest.sync import SyncMarker
 from gateway.runtime.stats import Health
 
 log = logging.getLogger(__name__)
@@ -128,6 +132,8 @@ class MqttIngest:
         self._inbox = inbox
         self._health = health
         self.status_topic = f"{settings.topic_root}/v1/gateway/status"
+        # the marker of a caught-up connection: ours alone, by client id
+        self._sync = SyncMarker(f"{settings.topic_root}/v1/gateway/sync/{settings.client_id}")
         client = self._new_client()
         log_in(client, settings)
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
@@ -160,10 +166,14 @@ class MqttIngest:
         """Whether every message the broker sent us so far is in the inbox. Not when the
         socket was left with bytes unread (the inbox full, or a burst cut short) or the
         broker may be holding messages back for want of our acknowledgements (Receive
-        Maximum reached: a queue at the broker); again once the socket is read to the end,
-        the inbox is empty and few messages wait for acknowledgement. True while not
-        connected: nothing arrives then, and timers must not wait for a broker that is
-        down."""
+        Maximum reached: a queue at the broker), nor from the start or a (re)connect until
+        this connection's marker came (what the broker queued for us while we were away is
+        ahead of it); again once the socket is read to the end, the inbox is empty and few
+        messages wait for acknowledgement. True while not connected (once a connection
+        failed or was lost): nothing arrives then, and timers must not wait for a broker
+        that is down."""
+        if self._sync.is_waiting():
+            return False
         if self._sock is None:
             return True
         return not self._is_behind and self._unacked < RECEIVE_MAXIMUM
@@ -243,6 +253,7 @@ class MqttIngest:
                 try:
                     await asyncio.to_thread(self._connect)
                 except (OSError, ValueError) as exc:
+                    self._sync.stop_waiting()  # the broker is down: nothing can arrive
                     self._health.is_broker_connected = False
                     self._health.broker_error = f"cannot connect: {exc}"
                     log.warning("mqtt_connect_failed reason=%s retry_in_s=%.0f", exc, delay)
@@ -298,6 +309,7 @@ class MqttIngest:
         self._unacked = 0  # what the last connection left unacknowledged comes again
         self._is_behind = False
         self._link += 1
+        self._sync.opened()  # timers wait until this connection's marker comes back
         if self._client.is_fast and (problem := in_packet_problem(self._client)):
             self._client.is_fast = False  # overrides that only hand over to paho's own
             log.warning("mqtt_fast_path_disabled reason=%s (paho's public path: slower)", problem)
@@ -318,6 +330,7 @@ class MqttIngest:
         self._is_reading = False
         self._sock = None
         self._fd = -1
+        self._sync.stop_waiting()  # nothing arrives until we connect again
         self._health.is_broker_connected = False
         self._lost.set()
 
@@ -425,8 +438,11 @@ class MqttIngest:
         # Subscribe every time: a broker that lost our session (restart without
         # persistence) would otherwise leave us connected and deaf.
         topics: list[tuple[str, int]] = [(t, self._settings.qos) for t in self._subscriptions]
-        client.subscribe(topics)
+        client.subscribe([*topics, (self._sync.topic, 1)])
         client.publish(self.status_topic, b"online", qos=1, retain=True)
+        # after the SUBSCRIBE on the same connection: the broker has the subscription when
+        # it takes the marker, and queues it behind what it held for our session
+        client.publish(self._sync.topic, self._sync.token, qos=1)
         log.info(
             "mqtt_connected session_present=%s topics=%s",
             flags.session_present,
@@ -441,9 +457,13 @@ class MqttIngest:
         reason_codes: list[ReasonCode],
         properties: Properties | None,
     ) -> None:
+        *codes, sync_code = reason_codes
+        if sync_code.is_failure:  # no marker will come: do not wait for it
+            self._sync.stop_waiting()
+            log.warning("mqtt_sync_refused topic=%s reason=%s", self._sync.topic, sync_code)
         refused = [
             f"{topic}: {code}"
-            for topic, code in zip(self._subscriptions, reason_codes, strict=False)
+            for topic, code in zip(self._subscriptions, codes, strict=False)
             if code.is_failure
         ]
         if refused:
@@ -467,13 +487,27 @@ class MqttIngest:
             log.warning("mqtt_disconnected reason=%s (connecting again with backoff)", reason_code)
         self._on_loop(self._lost.set)
 
+    def _synced(self, payload: bytes, mid: int, qos: int) -> None:
+        """A marker came (this connection's or an older one's): acknowledged at once, not
+        in the order of the messages before it (brokers match a PUBACK by its packet id,
+        and a marker has nothing to commit), and never handed to the pipeline."""
+        if qos == 1:
+            self._client.ack_all([mid])
+        self._sync.arrived(payload)
+
     def _on_publish_packet(self, topic: str, payload: bytes, mid: int, qos: int, dup: bool) -> None:
+        if topic == self._sync.topic:
+            self._synced(payload, mid, qos)
+            return
         self._unacked += qos == 1
         if self._unacked >= RECEIVE_MAXIMUM:
             self._is_behind = True
         self._inbox.put(Message(topic, payload, self._now, mid, qos, dup, self._link))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == self._sync.topic:
+            self._synced(bytes(message.payload), message.mid, message.qos)
+            return
         self._unacked += message.qos == 1
         if self._unacked >= RECEIVE_MAXIMUM:
             self._is_behind = True

@@ -65,6 +65,28 @@ def split_for_budget(
     return [], groups[:available], [d for g in groups[available:] for d in g]
 
 
+def batches(rows: list[Delivery], per_send: int, sends: int) -> list[list[Delivery]]:
+    """Up to `sends` batches of up to `per_send` rows, in order, each alert's rows in one
+    batch: the batches go at once, and a raise and its clear in two of them could arrive
+    the wrong way round (and the first to finish would free the alert for its other rows,
+    still in flight, to go again). A row whose alert's batch is full waits for the next
+    round, and so do the alert's rows after it."""
+    out: list[list[Delivery]] = []
+    batch_of: dict[int, list[Delivery]] = {}
+    for row in rows:
+        batch = batch_of.get(row.order_key)
+        if batch is None:
+            if not out or len(out[-1]) >= per_send:
+                if len(out) >= sends:
+                    continue
+                out.append([])
+            batch = batch_of[row.order_key] = out[-1]
+        elif len(batch) >= per_send:
+            continue
+        batch.append(row)
+    return out
+
+
 def backoff_s(attempts: int, settings: OutboxSettings, rng: random.Random) -> float:
     """Delay before the next try after `attempts` failed ones (>= 1)."""
     ceiling = min(settings.retry_max_s, settings.retry_min_s * 2.0 ** min(attempts - 1, 30))
@@ -243,8 +265,7 @@ class OutboxWorker:
         if isinstance(channel, Batching):
             per_send = channel.max_batch
             rows = queue.sendable(now, room * per_send, several_per_alert=True)
-            groups = [rows[i : i + per_send] for i in range(0, len(rows), per_send)]
-            for group in groups:
+            for group in batches(rows, per_send, room):
                 self._launch(queue, group, self._send_batch(channel, group))
             return queue.in_flight - before
         rows = queue.sendable(now, room * 50, several_per_alert=False)

@@ -16,42 +16,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 
 from gateway.runtime.broker import LocalBroker
-from tests.support import BurstPublisher, GatewayProcess, fast_rules, wait_until
+from tests.support import (
+    BurstPublisher,
+    GatewayProcess,
+    door_ids,
+    door_site,
+    fast_rules,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
 DOORS = 60  # the demo site's doors are few: each opens and closes many times
 ROUNDS = 300  # 60 doors x 300 rounds x 2 = 36,000 readings, sent within a second or two
 HOLD_S = 0.3
-
-
-def _site(tmp_path: Path) -> Path:
-    """One grid, six buildings of ten units, a door each."""
-    buildings = [
-        {
-            "id": f"b{b}",
-            "name": f"{b}号楼",
-            "units": [
-                {
-                    "id": f"b{b}-u{u}",
-                    "name": f"{u}单元",
-                    "devices": [{"id": f"door-{b}-{u}", "kind": "door"}],
-                }
-                for u in range(1, 11)
-            ],
-        }
-        for b in range(1, 7)
-    ]
-    grid = {"id": "g1", "name": "第1网格", "buildings": buildings}
-    community = {"id": "c1", "name": "光明社区", "grids": [grid]}
-    street = {"id": "s1", "name": "和平街道", "communities": [community]}
-    site = {"name": "sixty doors", "district": {"id": "d1", "name": "示例区", "streets": [street]}}
-    path = tmp_path / "site.sixty-doors.yaml"
-    path.write_text(yaml.safe_dump(site, allow_unicode=True), encoding="utf-8")
-    return path
 
 
 def test_a_backlog_of_opens_and_closes_raises_no_false_alarm_and_a_held_door_still_alerts(
@@ -63,10 +43,10 @@ def test_a_backlog_of_opens_and_closes_raises_no_false_alarm_and_a_held_door_sti
     gw = gateways(
         broker.port,
         topic_root,
-        site_file=_site(tmp_path),
+        site_file=door_site(tmp_path, buildings=6, units=10),
         rules_file=fast_rules(tmp_path, hold_s=HOLD_S),
     )
-    doors = [f"door-{b}-{u}" for b in range(1, 7) for u in range(1, 11)]
+    doors = door_ids(buildings=6, units=10)
 
     def reading(device: str, is_open: bool, at: datetime) -> tuple[str, bytes]:
         body = {"kind": "door", "event_at": at.isoformat(), "fields": {"open": is_open}}

@@ -208,6 +208,51 @@ def test_a_batching_receiver_gets_the_due_rows_together_in_order(store: Store) -
         ]
 
 
+class OverlapRecorder(BatchRecorder):
+    """A batching channel whose sends take a while, noting alerts in two sends at once."""
+
+    def __init__(self, concurrency: int) -> None:
+        super().__init__(concurrency=concurrency)
+        self.alerts_in_flight: set[int] = set()
+        self.in_two_at_once: set[int] = set()
+        self.batches_in_flight = self.most_batches_in_flight = 0
+
+    async def deliver_batch(self, deliveries: list[Delivery]) -> Result:
+        alerts = {r.alert_id for r in deliveries if r.alert_id is not None}
+        self.in_two_at_once |= alerts & self.alerts_in_flight
+        self.alerts_in_flight |= alerts
+        self.batches_in_flight += 1
+        self.most_batches_in_flight = max(self.most_batches_in_flight, self.batches_in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            return await self._send(deliveries)
+        finally:
+            self.alerts_in_flight -= alerts
+            self.batches_in_flight -= 1
+
+
+def test_batches_sent_at_once_never_split_an_alert_between_them(store: Store) -> None:
+    made = stage(store)
+    for n in (1, 2, 3):
+        raised(store, made, f"door-b{n}-u1")
+        cleared(store, made, T0 + timedelta(seconds=400 + n), f"door-b{n}-u1")
+    channel = OverlapRecorder(concurrency=3)  # max_batch 3: six rows due, three sends at once
+
+    async def body(worker: OutboxWorker, clock: Clock) -> None:
+        await until(lambda: store.outbox.counts()["delivered"] == 6)
+
+    run(store, channel, body)
+    assert channel.in_two_at_once == set()
+    assert channel.most_batches_in_flight > 1  # not vacuous: sends did overlap
+    flat = [r for rows in channel.sent for r in rows]
+    assert len(flat) == len({r.id for r in flat}) == 6  # each row sent once
+    for alert_id in {r.alert_id for r in flat}:
+        assert [r.event for r in flat if r.alert_id == alert_id] == [
+            "alert.raised",
+            "alert.cleared",
+        ]
+
+
 def test_sends_to_one_receiver_never_exceed_its_concurrency(store: Store) -> None:
     made = stage(store)
     for b in range(1, 4):
