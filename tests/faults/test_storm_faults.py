@@ -111,6 +111,7 @@ def _figures(storm: Storm, sender: StormSender, wall_s: float) -> dict[str, obje
     }
 
 
+@pytest.mark.long
 def test_a_broker_restart_mid_storm_loses_no_alert_and_raises_none_false_or_twice(
     own_broker: LocalBroker, receiver: WebhookReceiver, storm_rig: Callable[..., Rig]
 ) -> None:
@@ -153,6 +154,7 @@ def test_a_broker_restart_mid_storm_loses_no_alert_and_raises_none_false_or_twic
     assert result.repeats == 0  # the webhook never went down: nothing sent again
 
 
+@pytest.mark.long
 def test_a_gateway_killed_mid_storm_loses_no_alert_and_raises_none_false_or_twice(
     broker: LocalBroker, receiver: WebhookReceiver, storm_rig: Callable[..., Rig]
 ) -> None:
@@ -185,6 +187,7 @@ def test_a_gateway_killed_mid_storm_loses_no_alert_and_raises_none_false_or_twic
     _assert_clean(result, storm)
 
 
+@pytest.mark.long
 def test_a_receiver_down_mid_storm_gets_every_alert_once_in_order_when_back(
     broker: LocalBroker, receiver: WebhookReceiver, storm_rig: Callable[..., Rig]
 ) -> None:
