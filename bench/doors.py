@@ -2,7 +2,7 @@
 
     python bench/doors.py --quick                       # a few minutes
     python bench/doors.py --mode storm,ingest --rates 2000,5000,10000,15000,20000 --step-s 20
-    python bench/doors.py ... --profile --out docs/benchmarks-doors.md
+    python bench/doors.py ... --profile --out docs/benchmarks.md
 
 Zigbee2MQTT door sensors (bench/door_traffic.py: opens and closes, ~30 % re-reports of an
 unchanged state) go through a private Mosquitto to the gateway, a real process with every
@@ -348,9 +348,7 @@ def main() -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the 100,000-door RSS point")
     parser.add_argument("--no-last-seen", action="store_true",
                         help="omit last_seen: the gateway stamps arrival time")  # fmt: skip
-    parser.add_argument(
-        "--out", type=Path, help="results file (markdown), e.g. docs/benchmarks-doors.md"
-    )
+    parser.add_argument("--out", type=Path, help="results file (markdown), e.g. docs/benchmarks.md")
     args = parser.parse_args()
 
     def ladder(text: str | None, default: str) -> list[int]:

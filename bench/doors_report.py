@@ -380,9 +380,9 @@ METHOD = """\
 
 
 def _heartbeat_table() -> list[str]:
-    """The earlier headline (docs/benchmarks.md, heartbeats with 50 planted opens a step),
-    kept as a second table, labelled as such."""
-    path = REPO / "docs" / "benchmarks.md"
+    """The earlier headline (docs/benchmarks-heartbeats.md: heartbeats with 50 planted
+    opens a step), kept as a second table, labelled as such."""
+    path = REPO / "docs" / "benchmarks-heartbeats.md"
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -397,9 +397,9 @@ def _heartbeat_table() -> list[str]:
         "",
         "## Second table: heartbeat figures (not door traffic)",
         "",
-        "From docs/benchmarks.md (bench/throughput.py): re-reports of a closed door with 50 "
-        "planted opens per step, door_left_open alone, alerts read from the API, not a "
-        "webhook. Kept for comparison; it is not the workload users have.",
+        "From docs/benchmarks-heartbeats.md (bench/throughput.py): re-reports of a closed "
+        "door with 50 planted opens per step, door_left_open alone, alerts read from the "
+        "API, not a webhook. Kept for comparison; it is not the workload users have.",
         "",
         *([f"{measured.group(0)}", ""] if measured else []),
         *section,

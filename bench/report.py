@@ -1,4 +1,4 @@
-"""docs/benchmarks.md from the results: tables, a plot (matplotlib, when installed), and
+"""docs/benchmarks-heartbeats.md from the results: tables, a plot (matplotlib, when installed), and
 where the gateway's time goes (py-spy samples)."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def write(
     has_plot = _plot(png, results, ceiling)
     ceil_best = max((s.target for s in ceiling if s.is_sustained), default=None)
     lines = [
-        "# Benchmarks",
+        "# Benchmarks, second table: heartbeats (re-reports of closed doors, not door traffic)",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{_cpus()} CPUs, Python {platform.python_version()}; run took {elapsed_s:.0f} s.",

@@ -9,7 +9,7 @@ once (RSS is read then), then publish at increasing rates for `--step-s` each. A
 sustained when the publisher reached the rate, the gateway had taken every message within
 `CATCH_UP_S` of the end, and the planted door_left_open alerts were all raised, once, with
 no other alert (simulator.scorer). The same ladder is run against a bare paho subscriber
-that only parses JSON: the ceiling. Results go to docs/benchmarks.md (+ a PNG plot).
+that only parses JSON: the ceiling. Results go to docs/benchmarks-heartbeats.md (+ a PNG plot).
 Not part of the test suite.
 """
 
@@ -282,7 +282,7 @@ def main() -> int:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md",
+        default=Path(__file__).resolve().parent.parent / "docs" / "benchmarks-heartbeats.md",
     )
     args = parser.parse_args()
     doors = [
