@@ -34,14 +34,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from gateway.places.roster import DAYS, Roster, expand_days
+from gateway.places.roster import DAYS, LocalTime, Roster, expand_days
 from gateway.places.site import Site
 from rules.model import Severity
 from sensors.errors import FileError, Problem
@@ -116,8 +116,8 @@ class _Strict(BaseModel):
 class TimeWindow(_Strict):
     """Local times [from, to) in the site's timezone; `from` after `to` runs over midnight."""
 
-    start: time = Field(alias="from")
-    end: time = Field(alias="to")
+    start: LocalTime = Field(alias="from")
+    end: LocalTime = Field(alias="to")
     days: str = "mon-sun"
 
     @model_validator(mode="after")

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from gateway.places.site import Site
 from sensors.errors import FileError, Problem
@@ -47,14 +55,32 @@ class Role(StrEnum):
 LADDER: tuple[Role, ...] = (Role.GRID_WORKER, Role.GRID_LEADER, Role.COMMUNITY, Role.STREET)
 
 
+def _written_as_text(value: object) -> object:
+    """Unquoted, YAML 1.1 reads `22:00` as the number 1320 (base 60), which pydantic would
+    take for seconds: 00:22 UTC, and comparing it with a local time raises."""
+    if isinstance(value, int | float):
+        raise ValueError(f'write the time in quotes ("22:00"): unquoted, YAML reads it as {value}')
+    return value
+
+
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time in the site's timezone, without an offset")
+    return value
+
+
+# a wall-clock time of the site ("22:00"), as duty hours and routing windows are written
+LocalTime = Annotated[time, BeforeValidator(_written_as_text), AfterValidator(_without_offset)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class DutyWindow(_Strict):
     days: str = "mon-sun"
-    start: time = Field(alias="from")
-    end: time = Field(alias="to")
+    start: LocalTime = Field(alias="from")
+    end: LocalTime = Field(alias="to")
 
     @field_validator("days")
     @classmethod

@@ -334,6 +334,18 @@ BAD_FILES = {
                 from: "25:00"  # <-
                 to: "07:00"
     """,
+    "a time without quotes (YAML 1.1 reads 22:00 as 1320)": """
+        routes:
+          - name: nights
+            match:
+              time: {from: 22:00, to: "07:00"}  # <-
+    """,
+    "a time with an offset (the window is the site's local time)": """
+        routes:
+          - name: nights
+            match:
+              time: {from: "22:00+08:00", to: "07:00"}  # <-
+    """,
     "a window from and to the same time": """
         routes:
           - name: nights
@@ -398,6 +410,10 @@ REASONS = {
     "an unknown node id": "grid 3: node 'g3' is not in the site",
     "an unknown event": "match.event: Input should be 'raised', 'cleared'",
     "a time that is no time": "time.from: Input should be in a valid time format",
+    "a time without quotes (YAML 1.1 reads 22:00 as 1320)": "time.from: Value error, write "
+    'the time in quotes ("22:00")',
+    "a time with an offset (the window is the site's local time)": "time.from: Value error, "
+    "a local time in the site's timezone, without an offset",
     "a window from and to the same time": "time: Value error, from and to are the same time",
     "a window on days that do not exist": "time: Value error, days 'mon-fry': use mon..sun",
     "a window without its end": "time.to: Field required",
