@@ -321,6 +321,18 @@ BAD_FILES = {
               - name: grid 3
                 match: {node: g3}  # <-
     """,
+    "an unknown kind (a typo: the route would never match)": """
+        routes:
+          - name: lifts
+            match:
+              kind: [door, lfit]  # <-
+    """,
+    "a plain copy to SMS (an SMS goes to a person or residents)": """
+        routes:
+          - name: doors
+            notify:
+              - channels: [ops, text]  # <-
+    """,
     "an unknown event": """
         routes:
           - name: doors
@@ -408,6 +420,10 @@ REASONS = {
     "an unknown person": "doors: 'w-g9' is not in the roster",
     "an unknown rule id": "doors: no rule 'door_left_opn' is loaded",
     "an unknown node id": "grid 3: node 'g3' is not in the site",
+    "an unknown kind (a typo: the route would never match)": "lifts: no sensor kind 'lfit' "
+    "(kinds: door, smoke, gas,",
+    "a plain copy to SMS (an SMS goes to a person or residents)": "doors: 'text' is an SMS "
+    "channel: an SMS goes to one person or to residents",
     "an unknown event": "match.event: Input should be 'raised', 'cleared'",
     "a time that is no time": "time.from: Input should be in a valid time format",
     "a time without quotes (YAML 1.1 reads 22:00 as 1320)": "time.from: Value error, write "
