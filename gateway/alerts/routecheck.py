@@ -74,7 +74,7 @@ def alert_from_file(path: Path, site: Site, rules: RuleFile, at: datetime | None
         data = data["alert"]
     if not isinstance(data, dict) or "device_id" not in data or "rule" not in data:
         raise DescriptionError(f"{path}: an alert needs at least device_id and rule")
-    when = at or datetime.fromisoformat(str(data.get("raised_at")))
+    when = at or _raised_at(path, data.get("raised_at"))
     severity = Severity(data["severity"]) if "severity" in data else None
     return alert_from(
         site,
@@ -86,6 +86,19 @@ def alert_from_file(path: Path, site: Site, rules: RuleFile, at: datetime | None
         escalation_level=int(data.get("escalation_level", 0)),
         assigned_to=data.get("assigned_to"),
     )
+
+
+def _raised_at(path: Path, value: object) -> datetime:
+    """When the alert of a file was raised, for want of `--at`."""
+    try:
+        when = datetime.fromisoformat(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise DescriptionError(f"{path}: no raised_at with an offset: give --at to say when")
+    if when.tzinfo is None:
+        raise DescriptionError(f"{path}: raised_at {value!r} has no offset: add one or give --at")
+    return when
 
 
 def _masked(phone: str | None) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.alerts.routecheck import alert_from, explain
+from gateway.alerts.routecheck import DescriptionError, alert_from, alert_from_file, explain
 from gateway.alerts.routes import (
     DEFAULT_ROUTES,
     DEFAULT_ROUTES_NO_ROSTER,
@@ -449,3 +449,15 @@ def test_routes_test_says_which_route_decided_and_who_is_told_with_phones_masked
 def test_routes_test_says_when_no_route_matches() -> None:
     lines = explain(router(DEFAULT_ROUTES), alert(), "acknowledged", DAY, TZ)
     assert lines[2:] == ["no route matches: nobody is told"]
+
+
+def test_routes_test_refuses_an_alert_file_that_does_not_say_when(tmp_path: Path) -> None:
+    described = tmp_path / "alert.json"
+    door = {"device_id": "door-b1-u1", "rule": "door_left_open"}
+    described.write_text(json.dumps(door))
+    with pytest.raises(DescriptionError, match="no raised_at with an offset: give --at"):
+        alert_from_file(described, SITE, RULES, None)
+    described.write_text(json.dumps({"alert": {**door, "raised_at": "2026-12-01T10:00:00"}}))
+    with pytest.raises(DescriptionError, match="has no offset"):
+        alert_from_file(described, SITE, RULES, None)
+    assert alert_from_file(described, SITE, RULES, DAY).raised_at == DAY  # --at says when
