@@ -208,10 +208,11 @@ class Router:
             return
         if notify.residents is not None:
             phones = self._resident_phones.get(subject.unit_id or "", ())
-            for ref in self._refs((notify.residents,)):
-                if ref.type == "sms" and phones:
-                    draft = self._draft(drafts, ("sms", ref.name, "residents"), ref, decision.route)
-                    draft.phones = phones
+            # a type names its first channel, as for a person: one text per resident
+            texts = [r for r in self._refs((notify.residents,)) if r.type == "sms"][:1]
+            for ref in texts if phones else []:
+                draft = self._draft(drafts, ("sms", ref.name, "residents"), ref, decision.route)
+                draft.phones = phones
             return
         department = self.departments.get(notify.department or "")
         if department is not None:

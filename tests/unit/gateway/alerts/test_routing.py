@@ -73,17 +73,22 @@ ROSTER = Roster(
 )
 
 
-def router(routes: Path | str, roster: Roster = ROSTER, tmp_path: Path | None = None) -> Router:
+def router(
+    routes: Path | str,
+    roster: Roster = ROSTER,
+    tmp_path: Path | None = None,
+    channels: list[ChannelRef] = CHANNELS,
+) -> Router:
     """A router over a shipped file (a path) or a routing file's text, checked as at start."""
     if isinstance(routes, str):
         assert tmp_path is not None
         path = tmp_path / "routes.yaml"
         path.write_text(textwrap.dedent(routes), encoding="utf-8")
         routes = path
-    known = Known(SITE, roster, {c.name: c.type for c in CHANNELS}, {r.id for r in RULES.rules})
+    known = Known(SITE, roster, {c.name: c.type for c in channels}, {r.id for r in RULES.rules})
     return Router(
         routes=load_routes(routes, known),
-        channels=CHANNELS,
+        channels=channels,
         roster=roster,
         tz=TZ,
         resident_phones=SITE.resident_phones,
@@ -461,3 +466,12 @@ def test_routes_test_refuses_an_alert_file_that_does_not_say_when(tmp_path: Path
     with pytest.raises(DescriptionError, match="has no offset"):
         alert_from_file(described, SITE, RULES, None)
     assert alert_from_file(described, SITE, RULES, DAY).raised_at == DAY  # --at says when
+
+
+def test_residents_get_one_sms_even_where_two_sms_channels_are_configured(
+    tmp_path: Path,
+) -> None:
+    two = [ChannelRef("webhook", "ops"), ChannelRef("sms", "aliyun"), ChannelRef("sms", "backup")]
+    residents = "routes: [{name: residents, notify: [{residents: sms}]}]"
+    entries = router(residents, tmp_path=tmp_path, channels=two)(alert(), "alert.raised", DAY)
+    assert told(entries) == ["sms aliyun -> residents"]  # the first, as for a person
