@@ -51,6 +51,10 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# what routing calls a unit's residents where it names a person (an SMS's `who`): no
+# person may take it, or their text and the residents' would be one
+RESIDENTS = "residents"
+
 # Who is told first, then next when nobody acts: the escalation ladder.
 LADDER: tuple[Role, ...] = (Role.GRID_WORKER, Role.GRID_LEADER, Role.COMMUNITY, Role.STREET)
 
@@ -118,8 +122,18 @@ def expand_days(spec: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _not_residents(value: str) -> str:
+    if value == RESIDENTS:
+        raise ValueError(
+            f"{RESIDENTS!r} is what routing calls a unit's residents: choose another id"
+        )
+    return value
+
+
 class PersonSpec(_Strict):
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    id: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"), AfterValidator(_not_residents)
+    ]
     name: str = Field(min_length=1, max_length=64)
     role: Role
     phone: Annotated[str, Field(pattern=r"^\+?[0-9]{5,15}$")] | None = None

@@ -26,10 +26,11 @@ from gateway.alerts.routes import (
     load_routes,
 )
 from gateway.alerts.routing import ChannelRef, Entry, Router
-from gateway.places.roster import DutyWindow, Person, Role, Roster
+from gateway.places.roster import DutyWindow, Person, Role, Roster, load_roster
 from gateway.places.site import load_site
 from gateway.store.records import Alert
 from rules.model import load_rules
+from sensors.errors import FileError
 
 REPO = Path(__file__).resolve().parents[4]
 SITE = load_site(REPO / "tests" / "fixtures" / "site.two-grids-residents.yaml")
@@ -475,3 +476,20 @@ def test_residents_get_one_sms_even_where_two_sms_channels_are_configured(
     residents = "routes: [{name: residents, notify: [{residents: sms}]}]"
     entries = router(residents, tmp_path=tmp_path, channels=two)(alert(), "alert.raised", DAY)
     assert told(entries) == ["sms aliyun -> residents"]  # the first, as for a person
+
+
+def test_no_person_may_take_the_id_routing_gives_a_units_residents(tmp_path: Path) -> None:
+    # a person `residents` would share the residents' text: never told, and the residents'
+    # SMS would dispatch the alert to them
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(
+        "people:\n"
+        "  - {id: w-g1, name: 王芳, role: grid_worker, nodes: [g1]}\n"
+        "  - id: residents\n"
+        "    name: 住户\n"
+        "    role: grid_worker\n"
+        "    nodes: [g1]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FileError, match=rf"^{roster}:3: people\[1\]\.id: .*'residents' is"):
+        load_roster(roster, SITE)
