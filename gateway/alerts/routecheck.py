@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.alerts.routes import Decision
 from gateway.alerts.routing import Entry, Router
+from gateway.places.roster import masked_phone
 from gateway.places.site import Site
 from gateway.store.records import Alert, AlertState
 from rules.model import RuleFile, Severity
@@ -102,9 +103,7 @@ def _raised_at(path: Path, value: object) -> datetime:
 
 
 def _masked(phone: str | None) -> str:
-    if not phone:
-        return "-"
-    return phone[:3] + "*" * max(0, len(phone) - 7) + phone[-4:]
+    return masked_phone(phone) if phone else "-"
 
 
 def _who(entry: Entry) -> str:

@@ -220,6 +220,12 @@ class Roster:
         return chosen
 
 
+def masked_phone(phone: str) -> str:
+    """A phone as logs, links and `routes test` show it: `139****0011`; a number of 7
+    digits or fewer would show whole, so none of it shows."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) > 7 else "****"
+
+
 def person_of(spec: PersonSpec, site: Site) -> Person:
     """A person from a checked spec; ValueError naming what is wrong."""
     unknown = [n for n in spec.nodes if n not in site.nodes]

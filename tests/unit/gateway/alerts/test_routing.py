@@ -493,3 +493,11 @@ def test_no_person_may_take_the_id_routing_gives_a_units_residents(tmp_path: Pat
     )
     with pytest.raises(FileError, match=rf"^{roster}:3: people\[1\]\.id: .*'residents' is"):
         load_roster(roster, SITE)
+
+
+def test_routes_test_masks_a_short_phone_number_too(tmp_path: Path) -> None:
+    # a roster may list 5 to 15 digits: a 7-digit number kept its 3 + 4 visible, all of it
+    short = replace(ROSTER.people["l-g1"], phone="8001234")
+    roster = Roster({**ROSTER.people, "l-g1": short})
+    lines = explain(router(LADDER, roster, tmp_path), alert(), "raised", NIGHT, TZ)
+    assert lines[3:] == ["  sms sms: L-G1 (l-g1, ****) [dispatches the alert]  <- route on duty"]
