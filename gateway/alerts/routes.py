@@ -108,7 +108,8 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-OneOrMore = Annotated[tuple[str, ...], BeforeValidator(_as_list)]
+# an empty list would match nothing or tell nobody, silently: refused
+OneOrMore = Annotated[tuple[str, ...], BeforeValidator(_as_list), Field(min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -140,10 +141,17 @@ class TimeWindow(_Strict):
 
 
 class Match(_Strict):
-    event: Annotated[tuple[EventName | CaseEventName, ...], BeforeValidator(_as_list)] | None = None
+    event: (
+        Annotated[
+            tuple[EventName | CaseEventName, ...], BeforeValidator(_as_list), Field(min_length=1)
+        ]
+        | None
+    ) = None
     rule: OneOrMore | None = None
     kind: OneOrMore | None = None
-    severity: Annotated[tuple[Severity, ...], BeforeValidator(_as_list)] | None = None
+    severity: (
+        Annotated[tuple[Severity, ...], BeforeValidator(_as_list), Field(min_length=1)] | None
+    ) = None
     min_severity: Severity | None = None
     node: OneOrMore | None = None
     time: TimeWindow | None = None

@@ -333,6 +333,17 @@ BAD_FILES = {
             notify:
               - channels: [ops, text]  # <-
     """,
+    "an empty list of rules (it would match nothing)": """
+        routes:
+          - name: doors
+            match: {kind: door, rule: []}  # <-
+    """,
+    "an empty list of channels (it would tell nobody)": """
+        routes:
+          - name: doors
+            notify:
+              - channels: []  # <-
+    """,
     "an unknown event": """
         routes:
           - name: doors
@@ -424,6 +435,10 @@ REASONS = {
     "(kinds: door, smoke, gas,",
     "a plain copy to SMS (an SMS goes to a person or residents)": "doors: 'text' is an SMS "
     "channel: an SMS goes to one person or to residents",
+    "an empty list of rules (it would match nothing)": "match.rule: Value should have at least "
+    "1 item",
+    "an empty list of channels (it would tell nobody)": "channels: Value should have at least 1 "
+    "item",
     "an unknown event": "match.event: Input should be 'raised', 'cleared'",
     "a time that is no time": "time.from: Input should be in a valid time format",
     "a time without quotes (YAML 1.1 reads 22:00 as 1320)": "time.from: Value error, write "
