@@ -51,10 +51,14 @@ CHANNELS = [
 
 
 def person(
-    person_id: str, role: Role, node: str, *channels: str, duty: tuple[str, str] | None = None
+    person_id: str,
+    role: Role,
+    node: str,
+    phone: str,
+    *channels: str,
+    duty: tuple[str, str] | None = None,
 ) -> Person:
     hours = () if duty is None else (DutyWindow.model_validate({"from": duty[0], "to": duty[1]}),)
-    phone = "1380000" + str(sum(map(ord, person_id))).zfill(4)
     return Person(person_id, person_id.upper(), role, phone, frozenset({node}), hours, channels)
 
 
@@ -64,11 +68,13 @@ ROSTER = Roster(
     {
         p.id: p
         for p in (
-            person("w-g1", Role.GRID_WORKER, "g1", "sms", "ops", duty=("08:00", "20:00")),
-            person("l-g1", Role.GRID_LEADER, "g1", "sms"),
-            person("w-g2", Role.GRID_WORKER, "g2", "sms"),
-            person("c-c1", Role.COMMUNITY, "c1", "grid-wecom"),
-            person("s-s1", Role.STREET, "s1", "grid-wecom"),
+            person(
+                "w-g1", Role.GRID_WORKER, "g1", "13800000001", "sms", "ops", duty=("08:00", "20:00")
+            ),
+            person("l-g1", Role.GRID_LEADER, "g1", "13800000002", "sms"),
+            person("w-g2", Role.GRID_WORKER, "g2", "13800000003", "sms"),
+            person("c-c1", Role.COMMUNITY, "c1", "13800000004", "grid-wecom"),
+            person("s-s1", Role.STREET, "s1", "13800000005", "grid-wecom"),
         )
     }
 )
