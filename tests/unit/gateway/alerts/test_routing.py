@@ -507,3 +507,19 @@ def test_routes_test_masks_a_short_phone_number_too(tmp_path: Path) -> None:
     roster = Roster({**ROSTER.people, "l-g1": short})
     lines = explain(router(LADDER, roster, tmp_path), alert(), "raised", NIGHT, TZ)
     assert lines[3:] == ["  sms sms: L-G1 (l-g1, ****) [dispatches the alert]  <- route on duty"]
+
+
+def test_duty_hours_written_without_quotes_are_refused_at_their_line(tmp_path: Path) -> None:
+    # unquoted, YAML reads 20:00 as 1200: 00:20 UTC, and the ladder raised on comparing it
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(
+        "people:\n"
+        "  - id: w-g1\n"
+        "    name: 王芳\n"
+        "    role: grid_worker\n"
+        "    nodes: [g1]\n"
+        '    duty: [{from: "08:00", to: 20:00}]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(FileError, match=rf"^{roster}:6: .*write the time in quotes"):
+        load_roster(roster, SITE)
