@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.alerts.routes import Decision
 from gateway.alerts.routing import Entry, Router
+from gateway.places.roster import masked_phone
 from gateway.places.site import Site
 from gateway.store.records import Alert, AlertState
 from rules.model import RuleFile, Severity
@@ -74,7 +75,7 @@ def alert_from_file(path: Path, site: Site, rules: RuleFile, at: datetime | None
         data = data["alert"]
     if not isinstance(data, dict) or "device_id" not in data or "rule" not in data:
         raise DescriptionError(f"{path}: an alert needs at least device_id and rule")
-    when = at or datetime.fromisoformat(str(data.get("raised_at")))
+    when = at or _raised_at(path, data.get("raised_at"))
     severity = Severity(data["severity"]) if "severity" in data else None
     return alert_from(
         site,
@@ -88,10 +89,21 @@ def alert_from_file(path: Path, site: Site, rules: RuleFile, at: datetime | None
     )
 
 
+def _raised_at(path: Path, value: object) -> datetime:
+    """When the alert of a file was raised, for want of `--at`."""
+    try:
+        when = datetime.fromisoformat(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None:
+        raise DescriptionError(f"{path}: no raised_at with an offset: give --at to say when")
+    if when.tzinfo is None:
+        raise DescriptionError(f"{path}: raised_at {value!r} has no offset: add one or give --at")
+    return when
+
+
 def _masked(phone: str | None) -> str:
-    if not phone:
-        return "-"
-    return phone[:3] + "*" * max(0, len(phone) - 7) + phone[-4:]
+    return masked_phone(phone) if phone else "-"
 
 
 def _who(entry: Entry) -> str:

@@ -34,17 +34,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from gateway.places.roster import DAYS, Roster, expand_days
+from gateway.places.roster import DAYS, LocalTime, Roster, expand_days
 from gateway.places.site import Site
 from rules.model import Severity
 from sensors.errors import FileError, Problem
+from sensors.kinds import Kind
 from sensors.yamlfile import Loc, line_of, load_model
 
 DEFAULTS = Path(__file__).parent.parent / "defaults"
@@ -99,6 +100,7 @@ CaseEventName = Literal[
 CASE_EVENTS: tuple[str, ...] = get_args(CaseEventName)
 CASE_SOURCES = ("sensor", "patrol", "resident", "hotline", "upper")
 SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
+KINDS = tuple(k.value for k in Kind)  # what `match: {kind}` may name: an alert's kind
 
 
 def _as_list(value: Any) -> Any:
@@ -106,7 +108,8 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-OneOrMore = Annotated[tuple[str, ...], BeforeValidator(_as_list)]
+# an empty list would match nothing or tell nobody, silently: refused
+OneOrMore = Annotated[tuple[str, ...], BeforeValidator(_as_list), Field(min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -116,8 +119,8 @@ class _Strict(BaseModel):
 class TimeWindow(_Strict):
     """Local times [from, to) in the site's timezone; `from` after `to` runs over midnight."""
 
-    start: time = Field(alias="from")
-    end: time = Field(alias="to")
+    start: LocalTime = Field(alias="from")
+    end: LocalTime = Field(alias="to")
     days: str = "mon-sun"
 
     @model_validator(mode="after")
@@ -138,10 +141,17 @@ class TimeWindow(_Strict):
 
 
 class Match(_Strict):
-    event: Annotated[tuple[EventName | CaseEventName, ...], BeforeValidator(_as_list)] | None = None
+    event: (
+        Annotated[
+            tuple[EventName | CaseEventName, ...], BeforeValidator(_as_list), Field(min_length=1)
+        ]
+        | None
+    ) = None
     rule: OneOrMore | None = None
     kind: OneOrMore | None = None
-    severity: Annotated[tuple[Severity, ...], BeforeValidator(_as_list)] | None = None
+    severity: (
+        Annotated[tuple[Severity, ...], BeforeValidator(_as_list), Field(min_length=1)] | None
+    ) = None
     min_severity: Severity | None = None
     node: OneOrMore | None = None
     time: TimeWindow | None = None
@@ -299,32 +309,31 @@ def _check(
     for i, route in enumerate(routes):
         here = (*at, i)
         m = route.match
-        for j, node in enumerate(m.node or ()):
-            if node not in known.site.nodes:
-                problem(
-                    (*here, "match", "node", j), route.name, f"node {node!r} is not in the site"
-                )
-        for j, rule in enumerate(m.rule or ()):
-            if rule not in known.rule_ids:
-                problem((*here, "match", "rule", j), route.name, f"no rule {rule!r} is loaded")
-        for j, category in enumerate(m.category or ()):
-            if known.categories is not None and category not in known.categories:
-                problem(
-                    (*here, "match", "category", j),
-                    route.name,
-                    f"no case category {category!r} in the category file",
-                )
-        for j, source in enumerate(m.source or ()):
-            if source not in CASE_SOURCES:
-                problem(
-                    (*here, "match", "source", j),
-                    route.name,
-                    f"unknown case source {source!r} (known: {', '.join(CASE_SOURCES)})",
-                )
+        # each name a match lists, the names it may be (None: not checked), why not
+        listed: tuple[tuple[str, tuple[str, ...] | None, Collection[str] | None, str], ...] = (
+            ("node", m.node, known.site.nodes, "node {!r} is not in the site"),
+            ("kind", m.kind, KINDS, f"no sensor kind {{!r}} (kinds: {', '.join(KINDS)})"),
+            ("rule", m.rule, known.rule_ids, "no rule {!r} is loaded"),
+            ("category", m.category, known.categories,
+             "no case category {!r} in the category file"),
+            ("source", m.source, CASE_SOURCES,
+             f"unknown case source {{!r}} (known: {', '.join(CASE_SOURCES)})"),
+        )  # fmt: skip
+        for key, values, allowed, reason in listed:
+            for j, value in enumerate(values or ()):
+                if allowed is not None and value not in allowed:
+                    problem((*here, "match", key, j), route.name, reason.format(value))
         for j, notify in enumerate(route.notify):
             loc = (*here, "notify", j)
             for k, name in enumerate(notify.channels or ()):
-                if name not in known.channels and name not in types:
+                if known.channels.get(name, name) == "sms":
+                    problem(
+                        (*loc, "channels", k),
+                        route.name,
+                        f"{name!r} is an SMS channel: an SMS goes to one person or to residents "
+                        f"(say on_duty, people or residents: {name})",
+                    )
+                elif name not in known.channels and name not in types:
                     named = ", ".join(sorted(known.channels)) or "none"
                     problem(
                         (*loc, "channels", k),

@@ -34,7 +34,7 @@ from gateway.alerts.links import LinkSigner
 from gateway.alerts.notice import notice
 from gateway.alerts.routes import Decision, EventFacts, Notify, Routes
 from gateway.places.departments import Department
-from gateway.places.roster import LADDER, Person, Role, Roster
+from gateway.places.roster import LADDER, RESIDENTS, Person, Role, Roster
 from gateway.store.records import Alert
 
 PERSONAL_CHANNELS = frozenset({"sms"})  # one message reaches one phone
@@ -208,10 +208,11 @@ class Router:
             return
         if notify.residents is not None:
             phones = self._resident_phones.get(subject.unit_id or "", ())
-            for ref in self._refs((notify.residents,)):
-                if ref.type == "sms" and phones:
-                    draft = self._draft(drafts, ("sms", ref.name, "residents"), ref, decision.route)
-                    draft.phones = phones
+            # a type names its first channel, as for a person: one text per resident
+            texts = [r for r in self._refs((notify.residents,)) if r.type == "sms"][:1]
+            for ref in texts if phones else []:
+                draft = self._draft(drafts, ("sms", ref.name, RESIDENTS), ref, decision.route)
+                draft.phones = phones
             return
         department = self.departments.get(notify.department or "")
         if department is not None:
@@ -296,7 +297,7 @@ class Router:
                 "audience": "residents",
                 "recipients": [{"person_id": None, "name": None, "phone": p} for p in draft.phones],
             }
-            who = "residents"
+            who = RESIDENTS
         elif draft.people:
             extra = {
                 "recipients": [

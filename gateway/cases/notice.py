@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from gateway.places.roster import masked_phone as masked
 from gateway.store.records import Case
 
 VERSION = 1
@@ -26,9 +27,7 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def masked_phone(phone: str | None) -> str | None:
-    if not phone:
-        return None
-    return phone[:3] + "****" + phone[-4:] if len(phone) > 7 else "****"
+    return masked(phone) if phone else None
 
 
 def masked_name(name: str | None) -> str | None:

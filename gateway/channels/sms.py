@@ -39,6 +39,7 @@ from gateway.channels import text
 from gateway.channels.base import Outcome, Result
 from gateway.channels.ratelimit import KeyedWindows
 from gateway.config import SmsChannel
+from gateway.places.roster import masked_phone
 from gateway.store.records import Delivery
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,6 @@ def string_to_sign(params: dict[str, str], method: str = "POST") -> str:
 def signature(secret: str, params: dict[str, str], method: str = "POST") -> str:
     mac = hmac.new((secret + "&").encode(), string_to_sign(params, method).encode(), hashlib.sha1)
     return base64.b64encode(mac.digest()).decode()
-
-
-def masked_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) > 7 else "****"
 
 
 def quiet_until(local: datetime, start: time, end: time) -> datetime | None:

@@ -94,6 +94,7 @@ def explain(
         roster=loaded.roster,
         tz=loaded.site.timezone,
         resident_phones=loaded.site.resident_phones,
+        departments=loaded.cases.departments,  # as the gateway routes (gateway/service.py)
     )
     for line in routecheck.explain(router, described, event, instant, loaded.site.timezone):
         say(line)

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from gateway.places.site import Site
 from sensors.errors import FileError, Problem
@@ -43,8 +51,30 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+# what routing calls a unit's residents where it names a person (an SMS's `who`): no
+# person may take it, or their text and the residents' would be one
+RESIDENTS = "residents"
+
 # Who is told first, then next when nobody acts: the escalation ladder.
 LADDER: tuple[Role, ...] = (Role.GRID_WORKER, Role.GRID_LEADER, Role.COMMUNITY, Role.STREET)
+
+
+def _written_as_text(value: object) -> object:
+    """Unquoted, YAML 1.1 reads `22:00` as the number 1320 (base 60), which pydantic would
+    take for seconds: 00:22 UTC, and comparing it with a local time raises."""
+    if isinstance(value, int | float):
+        raise ValueError(f'write the time in quotes ("22:00"): unquoted, YAML reads it as {value}')
+    return value
+
+
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time in the site's timezone, without an offset")
+    return value
+
+
+# a wall-clock time of the site ("22:00"), as duty hours and routing windows are written
+LocalTime = Annotated[time, BeforeValidator(_written_as_text), AfterValidator(_without_offset)]
 
 
 class _Strict(BaseModel):
@@ -53,8 +83,8 @@ class _Strict(BaseModel):
 
 class DutyWindow(_Strict):
     days: str = "mon-sun"
-    start: time = Field(alias="from")
-    end: time = Field(alias="to")
+    start: LocalTime = Field(alias="from")
+    end: LocalTime = Field(alias="to")
 
     @field_validator("days")
     @classmethod
@@ -92,8 +122,18 @@ def expand_days(spec: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def _not_residents(value: str) -> str:
+    if value == RESIDENTS:
+        raise ValueError(
+            f"{RESIDENTS!r} is what routing calls a unit's residents: choose another id"
+        )
+    return value
+
+
 class PersonSpec(_Strict):
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    id: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"), AfterValidator(_not_residents)
+    ]
     name: str = Field(min_length=1, max_length=64)
     role: Role
     phone: Annotated[str, Field(pattern=r"^\+?[0-9]{5,15}$")] | None = None
@@ -178,6 +218,12 @@ class Roster:
                 if person.role == role and node_id in person.nodes and person not in chosen:
                     chosen.append(person)
         return chosen
+
+
+def masked_phone(phone: str) -> str:
+    """A phone as logs, links and `routes test` show it: `139****0011`; a number of 7
+    digits or fewer would show whole, so none of it shows."""
+    return phone[:3] + "****" + phone[-4:] if len(phone) > 7 else "****"
 
 
 def person_of(spec: PersonSpec, site: Site) -> Person:

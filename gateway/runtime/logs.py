@@ -21,8 +21,8 @@ or quotes in it (an error message, a reason code) stays one value.
 - A field named like one of the line's own keys gets a `field_` prefix
   (`delivered ... event=alert.raised` → `"field_event": "alert.raised"`).
 - Nothing appears that the text line would not show: callers mask secrets and phone numbers
-  in the arguments they pass (gateway/channels/text.py `masked_url`, sms.py `masked_phone`),
-  and both modes write those same arguments.
+  in the arguments they pass (gateway/channels/text.py `masked_url`,
+  gateway/places/roster.py `masked_phone`), and both modes write those same arguments.
 """
 
 from __future__ import annotations

@@ -196,6 +196,27 @@ def test_routes_test_explains_a_door_alert(capsys: pytest.CaptureFixture[str]) -
     assert out.startswith("alert.raised of door_left_open (critical) at 光明社区 / 第1网格 / 1号楼")
 
 
+def test_routes_test_tells_a_department_as_the_gateway_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("routes: [{name: works, notify: [{department: works}]}]\n", "utf-8")
+    departments = tmp_path / "departments.yaml"
+    departments.write_text(
+        "departments: [{id: works, name: 市政, channels: [city-hook]}]\n", encoding="utf-8"
+    )
+    monkeypatch.setenv("GRIDGATE_ROUTES_FILE", str(routes))
+    monkeypatch.setenv("GRIDGATE_CASES__DEPARTMENTS_FILE", str(departments))
+    monkeypatch.setenv("GRIDGATE_WEBHOOKS", '[{"name": "city-hook", "url": "http://127.0.0.1:9/"}]')
+    code, out, err = _run(
+        capsys,
+        *("routes", "test", "--device", "door-b1-u1", "--rule", "door_left_open"),
+        *("--at", "2026-12-01T10:30:00+08:00"),
+    )
+    assert (code, err) == (EXIT_OK, "")
+    assert "  webhook city-hook: the channel itself (no person named)  <- route works" in out
+
+
 def test_config_show_prints_the_settings_with_the_password_masked(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
