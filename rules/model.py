@@ -22,13 +22,13 @@ folder) lives in rules/load.py.
 
 from __future__ import annotations
 
-from datetime import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from rules.localtime import LocalTime
 from rules.scope import Scope
 from rules.templates import check_template
 from sensors.kinds import KINDS, PLACED_KINDS, Kind
@@ -69,8 +69,8 @@ class Message(_Strict):
 class NightHold(_Strict):
     """A shorter (or longer) hold while the site's wall clock is inside [start, end)."""
 
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
     hold_s: float = Field(gt=0, le=7 * 86400)
 
     @model_validator(mode="after")
@@ -83,8 +83,8 @@ class NightHold(_Strict):
 class Window(_Strict):
     """Wall-clock hours [start, end) in the site's timezone; may wrap midnight."""
 
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _not_empty(self) -> Window:

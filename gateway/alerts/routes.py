@@ -41,8 +41,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from gateway.places.roster import DAYS, LocalTime, Roster, expand_days
+from gateway.places.roster import DAYS, Roster, expand_days
 from gateway.places.site import Site
+from rules.localtime import LocalTime
 from rules.model import Severity
 from sensors.errors import FileError, Problem
 from sensors.kinds import Kind

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -37,6 +36,7 @@ from pydantic import (
 )
 
 from gateway.places.site import Site
+from rules.localtime import LocalTime
 from sensors.errors import FileError, Problem
 from sensors.yamlfile import LazyLines, Loc, line_of, load_model
 
@@ -57,24 +57,6 @@ RESIDENTS = "residents"
 
 # Who is told first, then next when nobody acts: the escalation ladder.
 LADDER: tuple[Role, ...] = (Role.GRID_WORKER, Role.GRID_LEADER, Role.COMMUNITY, Role.STREET)
-
-
-def _written_as_text(value: object) -> object:
-    """Unquoted, YAML 1.1 reads `22:00` as the number 1320 (base 60), which pydantic would
-    take for seconds: 00:22 UTC, and comparing it with a local time raises."""
-    if isinstance(value, int | float):
-        raise ValueError(f'write the time in quotes ("22:00"): unquoted, YAML reads it as {value}')
-    return value
-
-
-def _without_offset(value: time) -> time:
-    if value.tzinfo is not None:
-        raise ValueError("a local time in the site's timezone, without an offset")
-    return value
-
-
-# a wall-clock time of the site ("22:00"), as duty hours and routing windows are written
-LocalTime = Annotated[time, BeforeValidator(_written_as_text), AfterValidator(_without_offset)]
 
 
 class _Strict(BaseModel):

@@ -102,3 +102,35 @@ def test_empty_rule_file_says_rules_are_required(tmp_path: Path) -> None:
     error = load_error(path)
 
     assert [p.where for p in error.problems] == ["rules"]
+
+
+@pytest.mark.parametrize(
+    ("written", "line", "reason"),
+    [
+        ("start: 22:00", 8, "write the time in quotes"),  # YAML 1.1: the number 1320
+        ("start: '22:00+08:00'", 8, "without an offset"),
+    ],
+)
+def test_a_night_start_not_written_as_a_local_time_in_quotes_is_refused_at_its_line(
+    tmp_path: Path, written: str, line: int, reason: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - id: r\n"
+        "    when: held\n"
+        "    kind: door\n"
+        "    field: open\n"
+        "    hold_s: 60\n"
+        "    night:\n"
+        f"      {written}\n"
+        "      end: '06:00'\n"
+        "      hold_s: 30\n"
+        "    title: {zh: 门, en: Door}\n",
+        encoding="utf-8",
+    )
+
+    error = load_error(path)
+
+    assert str(error).startswith(f"{path}:{line}: rules[0].night.start:"), str(error)
+    assert reason in str(error)
