@@ -19,6 +19,7 @@ import secrets
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -35,6 +36,8 @@ from gateway.api.deps import AppContext, CaseContext
 from gateway.cases.deadlines import CasePolicy
 from gateway.cases.links import CaseLinks
 from gateway.channels.registry import build_channels, close_channels
+from gateway.city.feed import CHANNEL, Feed, device_health
+from gateway.city.link import CityLink, broker_of
 from gateway.config import Settings
 from gateway.errors import StoreUnavailable
 from gateway.files import Loaded, known_to_routes
@@ -116,6 +119,18 @@ async def serve(
         stage = AlertStage(
             store=store, route=router, policy=policy, health=health, deadline_of=deadline_of
         )
+        if settings.city.gateway_id is not None:  # the city feed (docs/city.md)
+            gateway_id = settings.city.gateway_id
+            feed = Feed(
+                gateway_id,
+                lambda: stage.delivery_ids.take(),
+                lambda now: device_health(pipeline.states, len(registry.devices), now),
+                timedelta(seconds=settings.city.heartbeat_s),
+            )
+            stage.follow(feed)  # first: an alert's event goes up before its case's
+            cases.follow(feed.on_case)
+            broker = broker_of(settings.city, settings.mqtt, gateway_id)
+            channels[(CHANNEL, CHANNEL)] = CityLink(settings.city, broker, gateway_id)
         stage.follow(cases)  # sensor alerts open and join cases in their own step
         sink = None
         if settings.telemetry.is_enabled:
