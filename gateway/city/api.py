@@ -27,7 +27,7 @@ from gateway.city.store import CityStore, GatewayRow, token_hash
 from gateway.places.site import Level
 
 WEB = Path(__file__).parent / "web"
-_ID = Query(None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+_ID = Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 @dataclasses.dataclass(frozen=True)
