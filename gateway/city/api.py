@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from gateway.alerts.escalation import AlertPolicy
@@ -51,22 +51,26 @@ def _case_kpi(f: Figures) -> dict[str, Any]:
     return out
 
 
+def _scope(request: Request, authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The node a token sees (None: the whole city); 401 without a known token."""
+    context: CityContext = request.app.state.city
+    if not authorization or not authorization.startswith("Bearer "):
+        raise HTTPException(401, "a bearer token is needed (gridgate city token)")
+    token = authorization.removeprefix("Bearer ").strip()
+    if context.admin_token_hash is not None and token_hash(token) == context.admin_token_hash:
+        return None
+    node = context.store.token_node(token) if token else None
+    if node is None:
+        raise HTTPException(401, "unknown token")
+    return node
+
+
+Scope = Annotated[str | None, Depends(_scope)]
+
+
 def create_city_app(context: CityContext) -> FastAPI:
     app = FastAPI(title="gridgate city", docs_url="/docs", redoc_url=None)
-
-    def scope_of(authorization: Annotated[str | None, Header()] = None) -> str | None:
-        """The node a token sees (None: the whole city); 401 without a known token."""
-        if not authorization or not authorization.startswith("Bearer "):
-            raise HTTPException(401, "a bearer token is needed (gridgate city token)")
-        token = authorization.removeprefix("Bearer ").strip()
-        if context.admin_token_hash is not None and token_hash(token) == context.admin_token_hash:
-            return None
-        node = context.store.token_node(token) if token else None
-        if node is None:
-            raise HTTPException(401, "unknown token")
-        return node
-
-    Scope = Annotated[str | None, Depends(scope_of)]
+    app.state.city = context
 
     def period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
         until = until or context.now()
