@@ -300,6 +300,8 @@ class CitySettings(_Section):
     # rows of the feed per send (each waits for its PUBACK, all on one connection, in order)
     batch: int = Field(200, ge=1, le=10_000)
     timeout_s: float = Field(10.0, gt=0, le=120)
+    # after a cut, how soon the gateway finds the city's broker back (reconnect backoff cap)
+    reconnect_max_s: int = Field(5, ge=1, le=300)
     # the city's side
     database_url: SecretStr | None = None  # postgresql://user@host:port/db
     client_id: str = "gridgate-city"

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 KEEPALIVE_S = 30
+# how long a publish waits for a connection before it answers RETRY: the outbox tries again
+# later, and a stop is not held up by a broker that is away
+CONNECT_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Broker:
     tls: bool = False
     ca_file: Path | None = None
     client_id: str | None = None
+    reconnect_max_s: int = RECONNECT_MAX_S
 
 
 class MqttLink:
@@ -64,11 +68,12 @@ class MqttLink:
     ) -> Result:
         """Publish `messages` (topic, payload) in order; DELIVERED once every PUBACK came."""
         client = await self._connect()
+        wait_s = min(timeout_s, CONNECT_WAIT_S)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(wait_s):
                 await self._connected.wait()
         except TimeoutError:
-            return Result(Outcome.RETRY, f"not connected to {self.where} within {timeout_s} s")
+            return Result(Outcome.RETRY, f"not connected to {self.where} within {wait_s} s")
         mids: list[int] = []
         for topic, payload in messages:
             info = client.publish(topic, payload, qos=qos)
@@ -122,7 +127,7 @@ class MqttLink:
             # every message handed over goes out at once; the outbox bounds how many
             client.max_inflight_messages_set(0)
             client.max_queued_messages_set(0)
-            client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+            client.reconnect_delay_set(RECONNECT_MIN_S, b.reconnect_max_s)
             client.on_connect = self._on_connect
             client.on_disconnect = self._on_disconnect
             client.on_publish = self._on_publish

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.city.ownership import feed_event
@@ -32,6 +32,7 @@ from gateway.store.step import StepWrite
 log = logging.getLogger(__name__)
 
 CHANNEL = "city"  # the outbox rows' channel and target: one feed per gateway
+_AT_ONCE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class Feed:
@@ -83,7 +84,8 @@ class Feed:
         self._row(step, "devices.health", {"health": self._health(now)}, now)
 
     def next_due_at(self) -> datetime | None:
-        return self._next_health_at
+        # none sent since the start: one is due at once (the city learns the gateway is up)
+        return self._next_health_at or _AT_ONCE
 
     # the case stage's (gateway/pipeline/casework.py)
 

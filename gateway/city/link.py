@@ -25,6 +25,7 @@ def broker_of(city: CitySettings, edge: MqttSettings, gateway_id: str) -> Broker
             username=city.username,
             password=city.password.get_secret_value() if city.password else None,
             client_id=f"gridgate-feed-{gateway_id}",
+            reconnect_max_s=city.reconnect_max_s,
         )
     return Broker(
         host=edge.host,
@@ -34,6 +35,7 @@ def broker_of(city: CitySettings, edge: MqttSettings, gateway_id: str) -> Broker
         tls=edge.tls,
         ca_file=edge.ca_file,
         client_id=f"gridgate-feed-{gateway_id}",
+        reconnect_max_s=city.reconnect_max_s,
     )
 
 

@@ -22,15 +22,15 @@ if TYPE_CHECKING:
 
 
 def _store(city: CitySettings) -> CityStore:
-    from gateway.city.service import CitySettingsError, required
     from gateway.city.store import CityStore
 
-    try:
-        url, _ = required(city)
-    except CitySettingsError as exc:
-        complain(f"gridgate city: refusing to start, invalid configuration:\n{exc}")
-        raise typer.Exit(EXIT_CONFIG) from None
-    return CityStore(url)
+    if city.database_url is None:
+        complain(
+            "gridgate city: refusing to start, invalid configuration:\n"
+            "GRIDGATE_CITY__DATABASE_URL: required for the city (postgresql://...)"
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    return CityStore(city.database_url.get_secret_value())
 
 
 def _migrated(city: CitySettings) -> CityStore:

@@ -59,7 +59,7 @@ def bridge_config(name: str, addresses: list[int], topic: str = "gridgate/city")
         elif word == "remote_clientid":
             line = f"remote_clientid {name}"
         elif word == "restart_timeout":
-            line = "restart_timeout 1"
+            line = "restart_timeout 1 2"  # base and cap: the one-number form waits ~6 s
         elif word == "keepalive_interval":
             line = "keepalive_interval 5"
         elif word == "topic":
