@@ -20,7 +20,7 @@ import pytest
 
 from gateway.city.store import CityStore
 from gateway.runtime.broker import LocalBroker, free_port
-from tests.postgres import Postgres
+from tests.cityrig import Postgres
 from tests.support import REPO, wait_until
 
 CITY_TOKEN = "city-admin-token-for-tests"  # noqa: S105  # a test token
@@ -43,29 +43,6 @@ def city_db(postgres: Postgres) -> str:
     store.migrate()
     store.close()
     return url
-
-
-def bridge_config(name: str, addresses: list[int], topic: str = "gridgate/city") -> str:
-    """The edge side of the bridge as docker/mosquitto/city-bridge.conf has it, with
-    test addresses and short timers."""
-    shipped = (REPO / "docker" / "mosquitto" / "city-bridge.conf").read_text()
-    lines = []
-    for line in shipped.splitlines():
-        word = line.split(" ", 1)[0]
-        if word == "connection":
-            line = f"connection {name}"
-        elif word == "address":
-            line = "address " + " ".join(f"127.0.0.1:{p}" for p in addresses)
-        elif word == "remote_clientid":
-            line = f"remote_clientid {name}"
-        elif word == "restart_timeout":
-            line = "restart_timeout 1 2"  # base and cap: the one-number form waits ~6 s
-        elif word == "keepalive_interval":
-            line = "keepalive_interval 5"
-        elif word == "topic":
-            line = f'topic {topic}/# out 1 "" ""'
-        lines.append(line)
-    return "\n".join(lines) + "\n"
 
 
 @dataclass

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from gateway.city.store import CityStore
-from tests.integration.city.conftest import StartCity, add_gateways, bridge_config, broker_in
+from tests.cityrig import bridge_config
+from tests.integration.city.conftest import StartCity, add_gateways, broker_in
 from tests.support import GatewayProcess, Publisher, door, fast_rules, wait_until
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,5 @@
-"""A real PostgreSQL for the city's tests and bench/city.py (ECOSYSTEM.md): Debian's
+"""What the city's tests and bench/city.py start: the edge side of a Mosquitto bridge as
+docker/mosquitto/city-bridge.conf has it, and a real PostgreSQL (ECOSYSTEM.md): Debian's
 server binaries, a cluster made with initdb in a temp directory, on 127.0.0.1 and a free
 port, its socket in that directory. PostgreSQL refuses to run as root: as root the
 cluster is made and run as the `postgres` user (runuser). Stopped with pg_ctl; `kill`
@@ -18,6 +19,30 @@ import psycopg
 from gateway.runtime.broker import free_port
 
 USER = "gridgate"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bridge_config(name: str, addresses: list[int], topic: str = "gridgate/city") -> str:
+    """The shipped bridge, to 127.0.0.1 at `addresses` (primary first), named `name`, with
+    short timers."""
+    shipped = (REPO / "docker" / "mosquitto" / "city-bridge.conf").read_text()
+    lines = []
+    for line in shipped.splitlines():
+        word = line.split(" ", 1)[0]
+        if word == "connection":
+            line = f"connection {name}"
+        elif word == "address":
+            line = "address " + " ".join(f"127.0.0.1:{p}" for p in addresses)
+        elif word == "remote_clientid":
+            line = f"remote_clientid {name}"
+        elif word == "restart_timeout":
+            line = "restart_timeout 1 2"  # base and cap: the one-number form waits ~6 s
+        elif word == "keepalive_interval":
+            line = "keepalive_interval 5"
+        elif word == "topic":
+            line = f'topic {topic}/# out 1 "" ""'
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def _bin(name: str) -> str:
