@@ -11,14 +11,12 @@ flight finish, stop the API, give the telemetry buffer one bounded last flush.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import logging
 import secrets
 import signal
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -49,6 +47,7 @@ from gateway.pipeline.rulewatch import watch_file
 from gateway.pipeline.steps import Accepted, Pipeline
 from gateway.places.registry import Registry
 from gateway.places.roster import PersonSpec, person_of
+from gateway.runtime.apiserver import ApiServer
 from gateway.runtime.clock import Clock, EventClock, WallClock, utcnow
 from gateway.runtime.stats import Health
 from gateway.sinks.homeassistant import HomeAssistantSink
@@ -203,7 +202,7 @@ async def serve(
         app = create_app(
             context, max_body_bytes=settings.api.max_body_bytes, upload_bytes=upload_bytes(settings)
         )
-        server = _ApiServer(
+        server = ApiServer(
             uvicorn.Config(
                 app,
                 host=settings.api.host,
@@ -319,23 +318,6 @@ async def run_checkpoints(store: Store) -> None:
         if failing:
             log.info("checkpoint_recovered")
         failing = False
-
-
-class _ApiServer(uvicorn.Server):
-    """uvicorn, minus its signal handling (the gateway stops it) and with a started event."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.up = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.up.set()
 
 
 def _add_stored_people(loaded: Loaded, store: Store) -> None:

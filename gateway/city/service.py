@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import uvicorn
 
@@ -15,6 +13,7 @@ from gateway.city.api import CityContext, create_city_app
 from gateway.city.consumer import CityConsumer
 from gateway.city.store import CityStore, token_hash
 from gateway.config import CitySettings
+from gateway.runtime.apiserver import ApiServer
 from gateway.runtime.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,23 +35,6 @@ def required(city: CitySettings) -> tuple[str, tuple[str, int]]:
     assert city.database_url is not None  # noqa: S101  # checked above
     assert city.broker_address is not None  # noqa: S101  # checked above
     return city.database_url.get_secret_value(), city.broker_address
-
-
-class _Server(uvicorn.Server):
-    """uvicorn, minus its signal handling (serve_city stops it), with a started event."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.up = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.up.set()
 
 
 async def serve_city(city: CitySettings, on_ready: Callable[[int], None] | None = None) -> None:
@@ -79,7 +61,7 @@ async def serve_city(city: CitySettings, on_ready: Callable[[int], None] | None 
         is_ready=lambda: consumer.is_ready,
     )
     app = create_city_app(context)
-    server = _Server(
+    server = ApiServer(
         uvicorn.Config(
             app,
             host=city.api_host,
