@@ -68,6 +68,30 @@ def _scope(request: Request, authorization: Annotated[str | None, Header()] = No
 Scope = Annotated[str | None, Depends(_scope)]
 
 
+class ListQuery:
+    """What a list of alerts or cases is filtered by (query parameters)."""
+
+    def __init__(
+        self,
+        state: Literal["open", "all"] = "open",
+        district: Annotated[str | None, _ID] = None,
+        street: Annotated[str | None, _ID] = None,
+        community: Annotated[str | None, _ID] = None,
+        category: Annotated[str | None, _ID] = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> None:
+        pairs = {"district": district, "street": street, "community": community,
+                 "category": category}  # fmt: skip
+        self.query: dict[str, Any] = {
+            "is_open": True if state == "open" else None,
+            "filters": {k: v for k, v in pairs.items() if v},
+            "limit": limit,
+        }
+
+
+Listed = Annotated[ListQuery, Depends()]
+
+
 def create_city_app(context: CityContext) -> FastAPI:
     app = FastAPI(title="gridgate city", docs_url="/docs", redoc_url=None)
     app.state.city = context
@@ -143,46 +167,17 @@ def create_city_app(context: CityContext) -> FastAPI:
             if scope is None or g.gateway_id in communities
         ]
 
-    def filters(district: str | None, street: str | None, community: str | None,
-                category: str | None) -> dict[str, str]:  # fmt: skip
-        pairs = {"district": district, "street": street, "community": community,
-                 "category": category}  # fmt: skip
-        return {k: v for k, v in pairs.items() if v}
-
     @app.get("/alerts")
-    def alerts(
-        scope: Scope,
-        state: Literal["open", "all"] = "open",
-        district: Annotated[str | None, _ID] = None,
-        street: Annotated[str | None, _ID] = None,
-        community: Annotated[str | None, _ID] = None,
-        category: Annotated[str | None, _ID] = None,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    ) -> list[dict[str, Any]]:
+    def alerts(scope: Scope, listed: Listed) -> list[dict[str, Any]]:
         """Alerts of every community (open by default), newest first, with their place."""
-        rows = context.store.alerts(
-            scope=scope, is_open=True if state == "open" else None, limit=limit,
-            filters=filters(district, street, community, category),
-        )  # fmt: skip
+        rows = context.store.alerts(scope=scope, **listed.query)
         return [{"gateway": g, "owner": o, **alert_record(a)} for g, o, a in rows]
 
     @app.get("/cases")
-    def cases(
-        scope: Scope,
-        state: Literal["open", "all"] = "open",
-        district: Annotated[str | None, _ID] = None,
-        street: Annotated[str | None, _ID] = None,
-        community: Annotated[str | None, _ID] = None,
-        category: Annotated[str | None, _ID] = None,
-        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-    ) -> list[dict[str, Any]]:
+    def cases(scope: Scope, listed: Listed) -> list[dict[str, Any]]:
         """Cases of every community (open by default), newest first, with their place."""
-        rows = context.store.cases(
-            scope=scope, is_open=True if state == "open" else None, limit=limit,
-            filters=filters(district, street, community, category),
-        )  # fmt: skip
         out = []
-        for g, o, c in rows:
+        for g, o, c in context.store.cases(scope=scope, **listed.query):
             record = case_record(c)
             record.pop("reporter", None)  # a resident's name and phone stay in the community
             out.append({"gateway": g, "owner": o, **record})
