@@ -289,8 +289,10 @@ def run(args: argparse.Namespace) -> int:  # one script, in order
         final = {c.gateway_id: c.seq() for c in communities}
         figures["final_catch_up_s"] = wait_for(lambda: caught_up(final), 120)
         figures.update(score(store, city, communities, final, own, period))
-        figures["city_rss_mb"] = rss_mb(city.process.pid) if city.process else None
         figures["city_db_bytes"] = db_bytes(url)
+        if args.load_events:
+            figures.update(apply_rate(store, url, city_broker.port, args.load_events))
+        figures["city_rss_mb"] = rss_mb(city.process.pid) if city.process else None
         figures["wall_s"] = round(time.monotonic() - t_start, 1)
         store.close()
     finally:
@@ -322,11 +324,12 @@ def score(store: CityStore, city: City, communities: list[Community], final: dic
     out: dict[str, Any] = {}
     once = True
     ordered = True
+    out_of_order = 0
     events = 0
     with store.connection() as conn:
         for c in communities:
             rows = conn.execute(
-                "SELECT seq, received_at FROM events WHERE gateway_id = %s ORDER BY seq",
+                "SELECT seq, applied FROM events WHERE gateway_id = %s ORDER BY seq",
                 (c.gateway_id,),
             ).fetchall()
             seqs = [int(r[0]) for r in rows]
@@ -335,14 +338,17 @@ def score(store: CityStore, city: City, communities: list[Community], final: dic
                 once = False
                 say(f"{c.gateway_id}: {len(seqs)} events at the city, gateway numbered "
                     f"{final[c.gateway_id]}")  # fmt: skip
-            received = [r[1] for r in rows]
-            if any(b < a for a, b in itertools.pairwise(received)):
+            applied = [int(r[1]) for r in rows]  # in the order of the numbers
+            late = sum(1 for a, b in itertools.pairwise(applied) if b < a)
+            if late:
                 ordered = False
-                say(f"{c.gateway_id}: applied out of order")
+                out_of_order += late
+                say(f"{c.gateway_id}: {late} events applied after a later number")
     rows = store.gateways()
     out["events"] = events
     out["exactly_once"] = once
     out["in_order"] = ordered
+    out["applied_out_of_order"] = out_of_order
     out["redeliveries"] = sum(g.redeliveries for g in rows)
     out["gaps"] = sum(g.gaps for g in rows)
     out["refused_city_owned"] = sum(g.refused for g in rows)
@@ -386,6 +392,54 @@ def max_lag_since(store: CityStore, since: datetime) -> float | None:
     return None if row is None or row[0] is None else round(float(row[0]), 1)
 
 
+def apply_rate(store: CityStore, url: str, broker_port: int, n: int) -> dict[str, Any]:
+    """`n` events of one more gateway, each carrying a real alert record of the run,
+    published at once to the city broker: how fast the city applies them, and what each
+    costs in PostgreSQL (events, items and their indexes)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    with store.connection() as conn:
+        row = conn.execute("SELECT record FROM events WHERE subject = 'alert' LIMIT 1").fetchone()
+    record = dict(row[0]) if row else {}
+    store.add_gateway("load", "load", datetime.now(UTC))
+    before = db_bytes(url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-city-load")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", broker_port)
+    client.loop_start()
+    at = datetime.now(UTC).isoformat()
+    t0 = time.monotonic()
+    infos = []
+    for seq in range(1, n + 1):
+        # a new alert every 4 events, each updated 4 times: items grow as events do
+        body = {**record, "id": 1_000_000 + seq // 4}
+        message = {"v": 1, "id": f"load:{seq}", "gateway": "load", "seq": seq, "at": at,
+                   "event": "alert.raised", "alert": body}  # fmt: skip
+        infos.append(client.publish("gridgate/city/load", json.dumps(message), qos=1))
+    for info in infos:
+        info.wait_for_publish(timeout=120)
+    published_s = time.monotonic() - t0
+
+    def done() -> bool:
+        return any(g.gateway_id == "load" and g.last_seq >= n for g in store.gateways())
+
+    applied_s = wait_for(done, 600, 0.2)
+    client.disconnect()
+    client.loop_stop()
+    total_s = time.monotonic() - t0
+    grown = db_bytes(url) - before
+    return {
+        "load_events": n,
+        "load_published_s": round(published_s, 1),
+        "load_applied_s": round(total_s, 1) if applied_s is not None else None,
+        "city_apply_events_per_s": round(n / total_s) if applied_s is not None else None,
+        "db_bytes_per_event": round(grown / n),
+        "alert_record_bytes": len(json.dumps(record, ensure_ascii=False).encode()),
+    }
+
+
 def db_bytes(url: str) -> int:
     import psycopg
 
@@ -401,6 +455,12 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=60.0)
     parser.add_argument("--after-s", type=float, default=60.0)
     parser.add_argument("--heartbeat-s", type=float, default=30.0)
+    parser.add_argument(
+        "--load-events",
+        type=int,
+        default=20_000,
+        help="then this many events at once: the city's apply rate (0: none)",
+    )
     parser.add_argument("--out", help="write the figures here (JSON)")
     return run(parser.parse_args())
 

@@ -34,6 +34,7 @@ MIGRATIONS: tuple[str, ...] = (
         item_id BIGINT,
         verdict TEXT NOT NULL,                   -- apply, superseded, city_owned
         record JSONB NOT NULL,
+        applied BIGINT GENERATED ALWAYS AS IDENTITY,  -- the order the city applied them in
         PRIMARY KEY (gateway_id, seq)
     );
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ import pytest
 from gateway.city.store import CityStore
 from gateway.runtime.broker import LocalBroker, free_port
 from tests.cityrig import Postgres
-from tests.support import REPO, wait_until
+from tests.support import REPO, GatewayProcess, wait_until
 
 CITY_TOKEN = "city-admin-token-for-tests"  # noqa: S105  # a test token
 _databases = itertools.count(1)
@@ -135,6 +136,13 @@ def city_store(city_db: str) -> Iterator[CityStore]:
 def add_gateways(store: CityStore, *ids: str) -> None:
     for gateway_id in ids:
         store.add_gateway(gateway_id, "", datetime.now(UTC))
+
+
+def gateway_seq(gw: GatewayProcess) -> int:
+    """The last number the gateway gave its feed (its own SQLite, read-only)."""
+    path = Path(gw.env["GRIDGATE_STATE_DIR"]) / "gridgate.db"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return int(db.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0])
 
 
 def broker_in(directory: Path, extra: str = "") -> LocalBroker:

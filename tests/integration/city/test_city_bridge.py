@@ -8,7 +8,6 @@ filled, and the lag after the restore is measured."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
@@ -16,19 +15,12 @@ import pytest
 
 from gateway.city.store import CityStore
 from tests.cityrig import bridge_config
-from tests.integration.city.conftest import StartCity, add_gateways, broker_in
-from tests.support import GatewayProcess, Publisher, door, fast_rules, wait_until
+from tests.integration.city.conftest import StartCity, add_gateways, broker_in, gateway_seq
+from tests.support import Publisher, door, fast_rules, wait_until
 
 pytestmark = pytest.mark.integration
 
 GATEWAY = "c-bridged"
-
-
-def gateway_seq(gw: GatewayProcess) -> int:
-    """The last number the gateway gave its feed (its own SQLite, read-only)."""
-    path = Path(gw.env["GRIDGATE_STATE_DIR"]) / "gridgate.db"
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return int(db.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0])
 
 
 def city_seq(store: CityStore) -> int:

@@ -8,7 +8,6 @@ city's alert KPIs by street are the gateway's own for the same period."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,18 +17,12 @@ import pytest
 
 from gateway.city.store import CityStore
 from gateway.runtime.broker import LocalBroker
-from tests.integration.city.conftest import StartCity, add_gateways, broker_in
-from tests.support import GatewayProcess, Publisher, door, fast_rules, wait_until
+from tests.integration.city.conftest import StartCity, add_gateways, broker_in, gateway_seq
+from tests.support import Publisher, door, fast_rules, wait_until
 
 pytestmark = pytest.mark.integration
 
 GATEWAY = "c-direct"
-
-
-def gateway_seq(gw: GatewayProcess) -> int:
-    path = Path(gw.env["GRIDGATE_STATE_DIR"]) / "gridgate.db"
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return int(db.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0])
 
 
 def city_row(store: CityStore) -> Any:
