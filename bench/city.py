@@ -258,6 +258,7 @@ def run(args: argparse.Namespace) -> int:  # one script, in order
         at_restore = {c.gateway_id: c.seq() for c in communities}
         figures["events_during_cut"] = sum(at_restore.values()) - sum(cut_seq.values())
         restored_at = datetime.now(UTC)
+        figures["restored_at"] = restored_at.isoformat()
         city_broker.start()
 
         def caught_up(target: dict[str, int]) -> bool:
@@ -269,6 +270,7 @@ def run(args: argparse.Namespace) -> int:  # one script, in order
         say(f"restored: caught up in {figures['catch_up_after_restore_s']} s")
         act_for(args.after_s / 2)
         # the city instance restarted
+        figures["city_stopped_at"] = datetime.now(UTC).isoformat()
         city.stop()
         down_at = {c.gateway_id: c.seq() for c in communities}
         time.sleep(10)
@@ -311,6 +313,17 @@ def run(args: argparse.Namespace) -> int:  # one script, in order
     return 0 if good else 1
 
 
+def late_events(conn: Any, gateway_id: str, rows: list[Any]) -> list[tuple[int, datetime]]:
+    """The numbers applied after a later one, with when they arrived."""
+    late = [int(b[0]) for a, b in itertools.pairwise(rows) if int(b[1]) < int(a[1])]
+    late += [int(a[0]) for a, b in itertools.pairwise(rows) if int(b[1]) < int(a[1])]
+    found = conn.execute(
+        "SELECT seq, received_at FROM events WHERE gateway_id = %s AND seq = ANY(%s) ORDER BY seq",
+        (gateway_id, sorted(set(late))),
+    ).fetchall()
+    return [(int(r[0]), r[1]) for r in found]
+
+
 def own_kpis(c: Community, period: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A gateway's own alert and case KPI totals over `period`."""
     alerts = c.gateway.http.get("/kpis", params={"level": "community", **period}).json()
@@ -344,6 +357,11 @@ def score(store: CityStore, city: City, communities: list[Community], final: dic
                 ordered = False
                 out_of_order += late
                 say(f"{c.gateway_id}: {late} events applied after a later number")
+                for seq, when in late_events(conn, c.gateway_id, rows):
+                    say(f"  {c.gateway_id}:{seq} received {when.isoformat()}")
+                    out.setdefault("late_events", []).append(
+                        {"id": f"{c.gateway_id}:{seq}", "received_at": when.isoformat()}
+                    )
     rows = store.gateways()
     out["events"] = events
     out["exactly_once"] = once

@@ -87,6 +87,10 @@ def decide(held: Held | None, event: str, seq: int, escalation_level: int) -> De
             return Decision(Verdict.APPLY, Owner.CITY, escalation_level)
         return Decision(Verdict.APPLY, Owner.GATEWAY, None)
     if seq <= held.seq:
+        if event in HANDOFFS and held.owner == Owner.GATEWAY:
+            # a hand-off that arrives after a later update (a gap filled late): not shown,
+            # but the item is the city's from now on all the same
+            return Decision(Verdict.SUPERSEDED, Owner.CITY, escalation_level)
         return Decision(Verdict.SUPERSEDED, held.owner, held.city_level)
     if held.owner == Owner.CITY:
         if event in CITY_DECIDES:

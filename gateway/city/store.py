@@ -287,6 +287,13 @@ class CityStore:
         held = None if row is None else Held(Owner(row[1]), int(row[0]), row[2])
         decision: Decision = decide(held, event.event, event.seq, int(cols["level"]))
         if decision.verdict != Verdict.APPLY:
+            if held is not None and decision.owner != held.owner:  # a late hand-off
+                conn.execute(
+                    "UPDATE items SET owner = %s, city_level = %s "
+                    "WHERE gateway_id = %s AND subject = %s AND item_id = %s",
+                    (decision.owner.value, decision.city_level, event.gateway,
+                     event.subject, item_id),
+                )  # fmt: skip
             return decision.verdict
         record = dict(event.record)
         if decision.city_level is not None:  # the city's own level stands

@@ -64,3 +64,10 @@ def test_an_update_older_than_the_one_shown_is_superseded_whoever_owns_it() -> N
 def test_a_first_sight_that_is_a_hand_off_is_the_citys_at_once() -> None:
     d = decide(None, "case.handed_off", 3, HANDOFF_LEVEL)
     assert (d.owner, d.city_level) == (Owner.CITY, HANDOFF_LEVEL)
+
+
+def test_a_hand_off_that_arrives_late_still_gives_the_item_to_the_city() -> None:
+    d = decide(Held(Owner.GATEWAY, 9), "alert.handed_off", 8, HANDOFF_LEVEL)
+    assert (d.verdict, d.owner, d.city_level) == (Verdict.SUPERSEDED, Owner.CITY, HANDOFF_LEVEL)
+    later = decide(Held(d.owner, 9, d.city_level), "alert.escalated", 10, HANDOFF_LEVEL + 1)
+    assert later.verdict == Verdict.CITY_OWNED
