@@ -406,6 +406,14 @@ class CityStore:
     def cases(self, **kwargs: Any) -> list[tuple[str, str, Case]]:
         return [(g, o, case_from(r)) for g, o, r in self.items("case", **kwargs)]
 
+    def prune_health(self, before: datetime) -> int:
+        """Forget the health summaries received before `before` (each gateway's last one
+        stays in `gateways.health`); the counters stand, so `missing` stays right."""
+        with self.connection() as conn:
+            return conn.execute(
+                "DELETE FROM events WHERE subject = 'health' AND received_at < %s", (before,)
+            ).rowcount
+
     def event_log(self, gateway_id: str) -> list[tuple[int, str, str]]:
         """(seq, event, verdict) of one gateway's events, in order (tests and the bench)."""
         with self.connection() as conn:

@@ -60,7 +60,9 @@ token_group = _group("token", "token create PERSON: a bearer token for a person.
 rules_group = _group("rules", "rules test RULES READINGS: the alerts a stream raises.")
 routes_group = _group("routes", "routes test: who an alert reaches, and why.")
 sensors_group = _group("sensors", "sensors check ADAPTER: an adapter against its samples.")
-city_group = _group("city", "city run, city migrate, city gateway, city token: the city.")
+city_group = _group(
+    "city", "city run, migrate, gateway, token, prune: the city."
+)
 
 # one line per command (`gridgate --help` lists the commands first, then the groups)
 app.command("run")(run.run)
@@ -78,6 +80,7 @@ city_group.command("run")(city.run)
 city_group.command("migrate")(city.migrate)
 city_group.command("gateway")(city.gateway)
 city_group.command("token")(city.token)
+city_group.command("prune")(city.prune)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,3 +159,31 @@ def token(
     finally:
         store.close()
     say(made)
+
+
+def prune(
+    health_days: Annotated[
+        float, typer.Option("--health-days", min=0, help="keep this many days of summaries")
+    ] = 30,
+    config: ConfigOption = None,
+) -> None:
+    """Forget old device health summaries.
+
+    Health summaries are most of what the city receives (one per gateway a minute); the
+    last one of each gateway stays shown. Alert and case events are never pruned here.
+    Run it daily (cron, a systemd timer).
+
+    \b
+    Examples:
+      gridgate city prune --health-days 30
+    """
+    from datetime import timedelta
+
+    from gateway.runtime.clock import utcnow
+
+    store = _migrated(load_settings_only(config).city)
+    try:
+        gone = store.prune_health(utcnow() - timedelta(days=health_days))
+    finally:
+        store.close()
+    say(f"{gone} health summaries older than {health_days:g} days forgotten")

@@ -112,6 +112,12 @@ def test_bad_input_is_counted_by_reason_and_ownership_gaps_and_redeliveries_hold
         log = city_store.event_log("c-yh")
         assert [(s, v) for s, _, v in log] == [(1, "apply"), (2, "apply"), (3, "city_owned"),
                                                (4, "apply"), (6, "apply")]  # fmt: skip
+        # the health summary is forgotten by `gridgate city prune`; the counters stand
+        forgotten = city_store.prune_health(datetime.now(UTC) + timedelta(days=1))
+        assert forgotten == 1
+        assert [s for s, _, _ in city_store.event_log("c-yh")] == [1, 2, 3, 4]
+        [row] = city.get("/gateways")
+        assert (row["events"], row["missing"], row["health"]) == (5, 1, {"devices": 3})
     finally:
         publisher.close()
         broker.stop()
