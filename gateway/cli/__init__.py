@@ -60,9 +60,7 @@ token_group = _group("token", "token create PERSON: a bearer token for a person.
 rules_group = _group("rules", "rules test RULES READINGS: the alerts a stream raises.")
 routes_group = _group("routes", "routes test: who an alert reaches, and why.")
 sensors_group = _group("sensors", "sensors check ADAPTER: an adapter against its samples.")
-city_group = _group(
-    "city", "city run, migrate, gateway, token, prune: the city."
-)
+city_group = _group("city", "city run, migrate, gateway, token, prune: the city.")
 
 # one line per command (`gridgate --help` lists the commands first, then the groups)
 app.command("run")(run.run)
