@@ -310,6 +310,8 @@ class CitySettings(_Section):
     admin_token: SecretStr | None = None
     # a gateway whose last event is older than this is shown offline
     online_within_s: float = Field(180.0, gt=0, le=86400)
+    # events after a missing number wait this long for it, then are applied without it
+    hold_s: float = Field(30.0, ge=0, le=86400)
 
     @property
     def broker_address(self) -> tuple[str, int] | None:

@@ -127,6 +127,8 @@ def create_city_app(context: CityContext) -> FastAPI:
                 "redeliveries": c.redeliveries,
                 "refused_city_owned": c.refused,
                 "superseded": c.superseded,
+                "held": c.held,
+                "gaps_given_up": c.released,
                 "rejected": dict(c.rejected),
                 "store_errors": c.store_errors,
             },

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -41,6 +41,7 @@ BATCH = 500
 BATCH_WAIT_S = 0.02
 RETRY_MIN_S = 0.2
 RETRY_MAX_S = 10.0
+RELEASE_EVERY_S = 1.0
 
 
 @dataclass
@@ -50,6 +51,8 @@ class CityCounts:
     redeliveries: int = 0
     refused: int = 0  # about what the city owns
     superseded: int = 0
+    held: int = 0  # waited for an earlier number (applied once it came)
+    released: int = 0  # times the hold time ran out on a missing number
     rejected: Counter[str] = field(default_factory=Counter)
     store_errors: int = 0
     last_store_error: str | None = None
@@ -77,8 +80,10 @@ class CityConsumer:
         now: Callable[[], datetime],
         username: str | None = None,
         password: str | None = None,
+        hold_s: float = 30.0,
     ) -> None:
         self._store = store
+        self._hold = timedelta(seconds=hold_s)
         self._host, self._port = host, port
         self._root = topic_root
         self._now = now
@@ -168,10 +173,27 @@ class CityConsumer:
         return batch
 
     def _run(self) -> None:
+        release_at = time.monotonic() + RELEASE_EVERY_S
         while not self._stopping.is_set():
             batch = self._take()
             if batch:
                 self._apply(batch)
+            if time.monotonic() >= release_at:
+                release_at = time.monotonic() + RELEASE_EVERY_S
+                self._release()
+
+    def _release(self) -> None:
+        """Numbers missing for longer than the hold time are given up (counted)."""
+        try:
+            released = self._store.release_held(self._now() - self._hold)
+        except Exception as exc:  # the database failing in any way: next time, never crash
+            self.counts.store_errors += 1
+            self.counts.last_store_error = f"{type(exc).__name__}: {exc}"[:300]
+            log.warning("city_release_failed error=%s", self.counts.last_store_error)
+            return
+        if released:
+            self.counts.released += released
+            log.warning("city_gaps_given_up gateways=%d", released)
 
     def _apply(self, batch: list[_Message]) -> None:
         events: list[Event] = []
@@ -210,6 +232,8 @@ class CityConsumer:
                 counts.refused += 1
             elif a.outcome == "superseded":
                 counts.superseded += 1
+            elif a.outcome == "held":
+                counts.held += 1
             else:
                 counts.rejected[a.outcome] += 1
         for m in batch:

@@ -12,12 +12,14 @@ MIGRATIONS: tuple[str, ...] = (
         gateway_id TEXT PRIMARY KEY,
         name TEXT NOT NULL DEFAULT '',
         added_at TIMESTAMPTZ NOT NULL,
-        last_seq BIGINT NOT NULL DEFAULT 0,      -- the highest number applied
+        last_seq BIGINT NOT NULL DEFAULT 0,      -- the highest number received
+        next_seq BIGINT NOT NULL DEFAULT 1,      -- the next number to apply (in order)
         events BIGINT NOT NULL DEFAULT 0,        -- distinct numbers applied (missing: last-events)
         redeliveries BIGINT NOT NULL DEFAULT 0,  -- a number applied already, received again
         gaps BIGINT NOT NULL DEFAULT 0,          -- a number came with some before it missing
         refused BIGINT NOT NULL DEFAULT 0,       -- updates about what the city owns
         superseded BIGINT NOT NULL DEFAULT 0,    -- older than what the item shows (a late fill)
+        skipped BIGINT NOT NULL DEFAULT 0,       -- numbers given up after the hold time
         last_seen_at TIMESTAMPTZ,                -- the city's clock: the last message received
         last_event_at TIMESTAMPTZ,               -- the gateway's clock: its latest event
         lag_s DOUBLE PRECISION,                  -- received minus decided, of the last event
@@ -32,11 +34,13 @@ MIGRATIONS: tuple[str, ...] = (
         event TEXT NOT NULL,
         subject TEXT NOT NULL,                   -- alert, case or health
         item_id BIGINT,
-        verdict TEXT NOT NULL,                   -- apply, superseded, city_owned
+        verdict TEXT NOT NULL,                   -- held, apply, superseded, city_owned
         record JSONB NOT NULL,
-        applied BIGINT GENERATED ALWAYS AS IDENTITY,  -- the order the city applied them in
+        applied BIGINT,                          -- the order the city applied them in
         PRIMARY KEY (gateway_id, seq)
     );
+    CREATE SEQUENCE events_applied;
+    CREATE INDEX events_held ON events (gateway_id, seq) WHERE verdict = 'held';
 
     CREATE TABLE items (
         gateway_id TEXT NOT NULL REFERENCES gateways (gateway_id),

@@ -50,6 +50,7 @@ async def serve_city(city: CitySettings, on_ready: Callable[[int], None] | None 
         now=utcnow,
         username=city.username,
         password=city.password.get_secret_value() if city.password else None,
+        hold_s=city.hold_s,
     )
     admin = city.admin_token.get_secret_value() if city.admin_token else None
     context = CityContext(

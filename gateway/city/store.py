@@ -62,6 +62,8 @@ class GatewayRow:
     gaps: int
     refused: int
     superseded: int
+    held: int  # received, waiting for an earlier number
+    skipped: int  # numbers given up after the hold time
     last_seen_at: datetime | None
     last_event_at: datetime | None
     lag_s: float | None
@@ -211,28 +213,31 @@ class CityStore:
         )
 
     def _apply_one(self, conn: psycopg.Connection[Any], event: Event, now: datetime) -> Applied:
+        """Keep the event once by (gateway, seq); apply it when it is the next number, with
+        whatever waited behind it; hold it while an earlier number is missing."""
         gateway = conn.execute(
-            "SELECT last_seq FROM gateways WHERE gateway_id = %s FOR UPDATE", (event.gateway,)
+            "SELECT last_seq, next_seq FROM gateways WHERE gateway_id = %s FOR UPDATE",
+            (event.gateway,),
         ).fetchone()
         if gateway is None:
             self._reject(conn, event.gateway, "unknown_gateway",
                          f"{event.id}: {event.gateway} was never added (gridgate city gateways)",
                          now)  # fmt: skip
             return Applied(event, "unknown_gateway")
-        item: tuple[int, dict[str, Any]] | None = None
+        item_id: int | None = None
         if event.subject in ("alert", "case"):
             try:
-                item = _item_columns(event)
-                place = _place(event.record)
+                item_id = _item_columns(event)[0]
+                _place(event.record)
             except (ValueError, KeyError, TypeError) as exc:
                 self._reject(conn, event.gateway, "bad_record", f"{event.id}: {exc}", now)
                 return Applied(event, "bad_record")
         inserted = conn.execute(
             "INSERT INTO events (gateway_id, seq, at, received_at, event, subject, item_id, "
-            "verdict, record) VALUES (%s, %s, %s, %s, %s, %s, %s, 'apply', %s) "
+            "verdict, record) VALUES (%s, %s, %s, %s, %s, %s, %s, 'held', %s) "
             "ON CONFLICT (gateway_id, seq) DO NOTHING",
             (event.gateway, event.seq, event.at, now, event.event, event.subject,
-             item[0] if item else None, Jsonb(event.record)),
+             item_id, Jsonb(event.record)),
         ).rowcount  # fmt: skip
         if inserted == 0:
             conn.execute(
@@ -241,34 +246,96 @@ class CityStore:
                 (now, event.gateway),
             )
             return Applied(event, "redelivery")
-        last_seq = int(gateway[0])
-        verdict = Verdict.APPLY
-        if item is not None:
-            verdict = self._apply_item(conn, event, item, place)
-            if verdict != Verdict.APPLY:
-                conn.execute(
-                    "UPDATE events SET verdict = %s WHERE gateway_id = %s AND seq = %s",
-                    (verdict.value, event.gateway, event.seq),
-                )
+        last_seq, next_seq = int(gateway[0]), int(gateway[1])
         conn.execute(
             "UPDATE gateways SET last_seq = greatest(last_seq, %(seq)s), events = events + 1, "
-            "gaps = gaps + %(gap)s, refused = refused + %(refused)s, "
-            "superseded = superseded + %(superseded)s, last_seen_at = %(now)s, "
-            "last_event_at = greatest(last_event_at, %(at)s), lag_s = %(lag)s, "
-            "health = coalesce(%(health)s, health) WHERE gateway_id = %(gateway)s",
+            "gaps = gaps + %(gap)s, last_seen_at = %(now)s, "
+            "last_event_at = greatest(last_event_at, %(at)s), lag_s = %(lag)s "
+            "WHERE gateway_id = %(gateway)s",
             {
                 "seq": event.seq,
                 "gap": 1 if event.seq > last_seq + 1 else 0,
-                "refused": 1 if verdict == Verdict.CITY_OWNED else 0,
-                "superseded": 1 if verdict == Verdict.SUPERSEDED else 0,
                 "now": now,
                 "at": event.at,
                 "lag": max(0.0, (now - event.at).total_seconds()),
-                "health": Jsonb(event.record) if event.subject == "health" else None,
                 "gateway": event.gateway,
             },
         )
+        if event.seq > next_seq:
+            return Applied(event, "held")  # an earlier number is missing: it waits
+        verdict = self._apply_event(conn, event)
+        if event.seq == next_seq:
+            self._drain(conn, event.gateway, next_seq + 1)
         return Applied(event, verdict.value)
+
+    def _drain(self, conn: psycopg.Connection[Any], gateway_id: str, next_seq: int) -> None:
+        """Apply in order what was held from `next_seq` on, up to the next missing number."""
+        while True:
+            row = conn.execute(
+                "SELECT seq, at, event, subject, record FROM events "
+                "WHERE gateway_id = %s AND seq = %s AND verdict = 'held'",
+                (gateway_id, next_seq),
+            ).fetchone()
+            if row is None:
+                break
+            held = Event(gateway_id, int(row[0]), row[1], row[2], row[3], row[4])
+            self._apply_event(conn, held)
+            next_seq += 1
+        conn.execute(
+            "UPDATE gateways SET next_seq = greatest(next_seq, %s) WHERE gateway_id = %s",
+            (next_seq, gateway_id),
+        )
+
+    def release_held(self, older_than: datetime) -> int:
+        """Give up on missing numbers that held later ones back since before `older_than`:
+        apply what waits, in order, from the first held number (each gap given up is
+        counted as skipped). The number of gateways released."""
+        released = 0
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT g.gateway_id, min(e.seq) FROM gateways g JOIN events e "
+                "ON e.gateway_id = g.gateway_id AND e.verdict = 'held' "
+                "GROUP BY g.gateway_id HAVING min(e.received_at) < %s",
+                (older_than,),
+            ).fetchall()
+            for gateway_id, first in rows:
+                locked = conn.execute(
+                    "SELECT next_seq FROM gateways WHERE gateway_id = %s FOR UPDATE",
+                    (gateway_id,),
+                ).fetchone()
+                if locked is None or int(first) <= int(locked[0]):
+                    continue
+                conn.execute(
+                    "UPDATE gateways SET skipped = skipped + %s WHERE gateway_id = %s",
+                    (int(first) - int(locked[0]), gateway_id),
+                )
+                self._drain(conn, gateway_id, int(first))
+                released += 1
+        return released
+
+    def _apply_event(self, conn: psycopg.Connection[Any], event: Event) -> Verdict:
+        """Apply one event whose turn it is: its item (by ownership), or the health."""
+        verdict = Verdict.APPLY
+        if event.subject in ("alert", "case"):
+            item = _item_columns(event)
+            verdict = self._apply_item(conn, event, item, _place(event.record))
+        elif event.subject == "health":
+            conn.execute(
+                "UPDATE gateways SET health = %s WHERE gateway_id = %s",
+                (Jsonb(event.record), event.gateway),
+            )
+        conn.execute(
+            "UPDATE events SET verdict = %s, applied = nextval('events_applied') "
+            "WHERE gateway_id = %s AND seq = %s",
+            (verdict.value, event.gateway, event.seq),
+        )
+        conn.execute(
+            "UPDATE gateways SET refused = refused + %s, superseded = superseded + %s "
+            "WHERE gateway_id = %s",
+            (1 if verdict == Verdict.CITY_OWNED else 0,
+             1 if verdict == Verdict.SUPERSEDED else 0, event.gateway),
+        )  # fmt: skip
+        return verdict
 
     def _apply_item(
         self,
@@ -329,7 +396,10 @@ class CityStore:
 
     def gateways(self) -> list[GatewayRow]:
         with self.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute("SELECT * FROM gateways ORDER BY gateway_id").fetchall()
+            rows = cur.execute(
+                "SELECT g.*, (SELECT count(*) FROM events e WHERE e.gateway_id = g.gateway_id "
+                "AND e.verdict = 'held') AS held FROM gateways g ORDER BY g.gateway_id"
+            ).fetchall()
         return [
             GatewayRow(
                 gateway_id=r["gateway_id"],
@@ -341,6 +411,8 @@ class CityStore:
                 gaps=r["gaps"],
                 refused=r["refused"],
                 superseded=r["superseded"],
+                held=r["held"],
+                skipped=r["skipped"],
                 last_seen_at=r["last_seen_at"],
                 last_event_at=r["last_event_at"],
                 lag_s=r["lag_s"],

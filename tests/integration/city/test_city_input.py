@@ -55,8 +55,8 @@ def test_bad_input_is_counted_by_reason_and_ownership_gaps_and_redeliveries_hold
     broker = broker_in(tmp_path / "city-broker")
     publisher = Publisher(broker.port)
     try:
-        add_gateways(city_store, "c-yh")
-        city = cities(broker.port)
+        add_gateways(city_store, "c-yh", "c-re")
+        city = cities(broker.port, GRIDGATE_CITY__HOLD_S="1")
         topic = "gridgate/city/c-yh"
         bad: list[tuple[str, bytes]] = [
             (topic, b"\xff not json"),
@@ -84,9 +84,20 @@ def test_bad_input_is_counted_by_reason_and_ownership_gaps_and_redeliveries_hold
         ]
         for payload in good:
             publisher.publish(topic, payload)
+        # out of order: 3 waits for 2, then both are applied in order
+        early = alert(id=8, device_id="smoke-8")
+        later = alert(id=8, device_id="smoke-8", state=AlertState.ACKNOWLEDGED,
+                      acknowledged_at=T0, acknowledged_by="w-2")  # fmt: skip
+        for seq, payload in ((1, envelope("c-re", 1, "alert.raised", alert_record(early))),
+                             (3, envelope("c-re", 3, "alert.resolved", alert_record(later))),
+                             (2, envelope("c-re", 2, "alert.acknowledged",
+                                          alert_record(later)))):  # fmt: skip
+            publisher.publish("gridgate/city/c-re", payload)
+            del seq
 
         health = wait_until(
-            lambda: (h := city.get("/health"))["counts"]["received"] >= len(bad) + len(good) and h,
+            lambda: (h := city.get("/health"))["counts"]["received"] >= len(bad) + len(good) + 3
+            and h,
             10, "every message taken",
         )  # fmt: skip
         assert health["status"] == "ok", "bad input does not stop the city"
@@ -95,16 +106,32 @@ def test_bad_input_is_counted_by_reason_and_ownership_gaps_and_redeliveries_hold
                                       "topic_mismatch": 1, "unknown_gateway": 1,
                                       "bad_record": 1}  # fmt: skip
         assert (counts["applied"], counts["refused_city_owned"], counts["redeliveries"]) == (
-            4, 1, 1)  # fmt: skip
+            5, 1, 1)  # fmt: skip
+        assert counts["held"] == 2  # c-yh:6 (5 never comes), c-re:3 (until 2 came)
         rejections = city.get("/rejections")
         assert rejections["unknown_gateway"]["last_detail"].startswith("c-nobody:1")
         assert rejections["topic_mismatch"]["last_topic"] == "gridgate/city/c-other"
 
-        [row] = city.get("/gateways")
+        re_log = city_store.event_log("c-re")
+        assert [v for _, _, v in re_log] == ["apply", "apply", "apply"]
+        with city_store.connection() as conn:
+            order = conn.execute("SELECT seq FROM events WHERE gateway_id = 'c-re' "
+                                 "ORDER BY applied").fetchall()  # fmt: skip
+        assert [r[0] for r in order] == [1, 2, 3], "applied in the order of the numbers"
+        [re_alert] = [a for a in city.get("/alerts", state="all") if a["gateway"] == "c-re"]
+        assert re_alert["state"] == "acknowledged"
+
+        # c-yh:6 waits for 5, which never comes: after the hold time it is applied without it
+        def released() -> Any:
+            row = next(g for g in city.get("/gateways") if g["gateway_id"] == "c-yh")
+            return row["held"] == 0 and row
+
+        row = wait_until(released, 10, "the hold time running out")
         assert (row["last_seq"], row["events"], row["missing"], row["gaps"]) == (6, 5, 1, 1)
         assert (row["redeliveries"], row["refused"], row["online"]) == (1, 1, True)
-        assert row["health"] == {"devices": 3}
-        [shown] = city.get("/alerts")
+        assert (row["skipped"], row["health"]) == (1, {"devices": 3})
+        assert city.get("/health")["counts"]["gaps_given_up"] == 1
+        [shown] = [a for a in city.get("/alerts") if a["gateway"] == "c-yh"]
         assert (shown["owner"], shown["state"], shown["acknowledged_by"]) == (
             "city", "acknowledged", "w-1")  # fmt: skip
         assert shown["escalation_level"] == 3, "the city's level stands, not the gateway's"
@@ -116,7 +143,7 @@ def test_bad_input_is_counted_by_reason_and_ownership_gaps_and_redeliveries_hold
         forgotten = city_store.prune_health(datetime.now(UTC) + timedelta(days=1))
         assert forgotten == 1
         assert [s for s, _, _ in city_store.event_log("c-yh")] == [1, 2, 3, 4]
-        [row] = city.get("/gateways")
+        row = next(g for g in city.get("/gateways") if g["gateway_id"] == "c-yh")
         assert (row["events"], row["missing"], row["health"]) == (5, 1, {"devices": 3})
     finally:
         publisher.close()
