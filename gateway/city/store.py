@@ -232,12 +232,15 @@ class CityStore:
             except (ValueError, KeyError, TypeError) as exc:
                 self._reject(conn, event.gateway, "bad_record", f"{event.id}: {exc}", now)
                 return Applied(event, "bad_record")
+        last_seq, next_seq = int(gateway[0]), int(gateway[1])
+        in_turn = event.seq <= next_seq  # else an earlier number is missing: it waits
         inserted = conn.execute(
             "INSERT INTO events (gateway_id, seq, at, received_at, event, subject, item_id, "
-            "verdict, record) VALUES (%s, %s, %s, %s, %s, %s, %s, 'held', %s) "
+            "verdict, record, applied) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "CASE WHEN %s THEN nextval('events_applied') END) "
             "ON CONFLICT (gateway_id, seq) DO NOTHING",
-            (event.gateway, event.seq, event.at, now, event.event, event.subject,
-             item_id, Jsonb(event.record)),
+            (event.gateway, event.seq, event.at, now, event.event, event.subject, item_id,
+             "apply" if in_turn else "held", Jsonb(event.record), in_turn),
         ).rowcount  # fmt: skip
         if inserted == 0:
             conn.execute(
@@ -246,24 +249,31 @@ class CityStore:
                 (now, event.gateway),
             )
             return Applied(event, "redelivery")
-        last_seq, next_seq = int(gateway[0]), int(gateway[1])
+        verdict = self._apply_content(conn, event) if in_turn else None
+        if verdict is not None and verdict != Verdict.APPLY:
+            conn.execute(
+                "UPDATE events SET verdict = %s WHERE gateway_id = %s AND seq = %s",
+                (verdict.value, event.gateway, event.seq),
+            )
         conn.execute(
             "UPDATE gateways SET last_seq = greatest(last_seq, %(seq)s), events = events + 1, "
-            "gaps = gaps + %(gap)s, last_seen_at = %(now)s, "
+            "gaps = gaps + %(gap)s, refused = refused + %(refused)s, "
+            "superseded = superseded + %(superseded)s, last_seen_at = %(now)s, "
             "last_event_at = greatest(last_event_at, %(at)s), lag_s = %(lag)s "
             "WHERE gateway_id = %(gateway)s",
             {
                 "seq": event.seq,
                 "gap": 1 if event.seq > last_seq + 1 else 0,
+                "refused": 1 if verdict == Verdict.CITY_OWNED else 0,
+                "superseded": 1 if verdict == Verdict.SUPERSEDED else 0,
                 "now": now,
                 "at": event.at,
                 "lag": max(0.0, (now - event.at).total_seconds()),
                 "gateway": event.gateway,
             },
         )
-        if event.seq > next_seq:
-            return Applied(event, "held")  # an earlier number is missing: it waits
-        verdict = self._apply_event(conn, event)
+        if verdict is None:
+            return Applied(event, "held")
         if event.seq == next_seq:
             self._drain(conn, event.gateway, next_seq + 1)
         return Applied(event, verdict.value)
@@ -279,7 +289,7 @@ class CityStore:
             if row is None:
                 break
             held = Event(gateway_id, int(row[0]), row[1], row[2], row[3], row[4])
-            self._apply_event(conn, held)
+            self._apply_held(conn, held)
             next_seq += 1
         conn.execute(
             "UPDATE gateways SET next_seq = greatest(next_seq, %s) WHERE gateway_id = %s",
@@ -313,17 +323,9 @@ class CityStore:
                 released += 1
         return released
 
-    def _apply_event(self, conn: psycopg.Connection[Any], event: Event) -> Verdict:
-        """Apply one event whose turn it is: its item (by ownership), or the health."""
-        verdict = Verdict.APPLY
-        if event.subject in ("alert", "case"):
-            item = _item_columns(event)
-            verdict = self._apply_item(conn, event, item, _place(event.record))
-        elif event.subject == "health":
-            conn.execute(
-                "UPDATE gateways SET health = %s WHERE gateway_id = %s",
-                (Jsonb(event.record), event.gateway),
-            )
+    def _apply_held(self, conn: psycopg.Connection[Any], event: Event) -> None:
+        """Apply an event that was held, now that its turn came."""
+        verdict = self._apply_content(conn, event)
         conn.execute(
             "UPDATE events SET verdict = %s, applied = nextval('events_applied') "
             "WHERE gateway_id = %s AND seq = %s",
@@ -335,7 +337,18 @@ class CityStore:
             (1 if verdict == Verdict.CITY_OWNED else 0,
              1 if verdict == Verdict.SUPERSEDED else 0, event.gateway),
         )  # fmt: skip
-        return verdict
+
+    def _apply_content(self, conn: psycopg.Connection[Any], event: Event) -> Verdict:
+        """What an event whose turn it is does: to its item (by ownership), or the health."""
+        if event.subject == "health":
+            conn.execute(
+                "UPDATE gateways SET health = %s WHERE gateway_id = %s",
+                (Jsonb(event.record), event.gateway),
+            )
+            return Verdict.APPLY
+        if event.subject not in ("alert", "case"):
+            return Verdict.APPLY
+        return self._apply_item(conn, event, _item_columns(event), _place(event.record))
 
     def _apply_item(
         self,
