@@ -280,6 +280,54 @@ class CasesSettings(_Section):
     reports_per_phone_window_s: float = Field(86400.0, gt=0, le=30 * 86400)
 
 
+_GATEWAY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class CitySettings(_Section):
+    """The city (docs/city.md). A community gateway with `gateway_id` set sends its
+    lifecycle events to `topic`/<gateway_id>, through the edge broker (bridged to the city's
+    by Mosquitto) or straight to `broker` (`host:port`). `gridgate city` reads them from
+    `broker` into PostgreSQL (`database_url`) and serves the city's API on `api_port`."""
+
+    gateway_id: str | None = Field(None, pattern=_GATEWAY_ID)
+    topic: str = Field("gridgate/city", pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")
+    # unset: the edge broker (GRIDGATE_MQTT__HOST/PORT), whose bridge carries the topic on
+    broker: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+:[0-9]{1,5}$")
+    username: str | None = None
+    password: SecretStr | None = None
+    # a device health summary every this many seconds: also the city's sign of life
+    heartbeat_s: float = Field(60.0, ge=1, le=3600)
+    # rows of the feed per send (each waits for its PUBACK, all on one connection, in order)
+    batch: int = Field(200, ge=1, le=10_000)
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    # after a cut, how soon the gateway finds the city's broker back (reconnect backoff cap)
+    reconnect_max_s: int = Field(5, ge=1, le=300)
+    # the city's side
+    database_url: SecretStr | None = None  # postgresql://user@host:port/db
+    client_id: str = "gridgate-city"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8090, ge=0, le=65535)
+    admin_token: SecretStr | None = None
+    # a gateway whose last event is older than this is shown offline
+    online_within_s: float = Field(180.0, gt=0, le=86400)
+    # events after a missing number wait this long for it, then are applied without it
+    hold_s: float = Field(30.0, ge=0, le=86400)
+
+    @property
+    def broker_address(self) -> tuple[str, int] | None:
+        if self.broker is None:
+            return None
+        host, _, port = self.broker.rpartition(":")
+        return host, int(port)
+
+    @field_validator("broker")
+    @classmethod
+    def _port_in_range(cls, value: str | None) -> str | None:
+        if value is not None and not 1 <= int(value.rpartition(":")[2]) <= 65535:
+            raise ValueError("the port must be 1-65535")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GRIDGATE_",
@@ -306,6 +354,7 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     homeassistant: HomeAssistantSettings = HomeAssistantSettings()
     cases: CasesSettings = CasesSettings()
+    city: CitySettings = CitySettings()
     webhooks: list[WebhookTarget] = []
     channels: list[ChannelSettings] = []
     state_dir: Path = Path("state")

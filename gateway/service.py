@@ -11,14 +11,13 @@ flight finish, stop the API, give the telemetry buffer one bounded last flush.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import logging
 import secrets
 import signal
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -35,6 +34,8 @@ from gateway.api.deps import AppContext, CaseContext
 from gateway.cases.deadlines import CasePolicy
 from gateway.cases.links import CaseLinks
 from gateway.channels.registry import build_channels, close_channels
+from gateway.city.feed import CHANNEL, Feed, device_health
+from gateway.city.link import CityLink, broker_of
 from gateway.config import Settings
 from gateway.errors import StoreUnavailable
 from gateway.files import Loaded, known_to_routes
@@ -46,6 +47,7 @@ from gateway.pipeline.rulewatch import watch_file
 from gateway.pipeline.steps import Accepted, Pipeline
 from gateway.places.registry import Registry
 from gateway.places.roster import PersonSpec, person_of
+from gateway.runtime.apiserver import ApiServer
 from gateway.runtime.clock import Clock, EventClock, WallClock, utcnow
 from gateway.runtime.stats import Health
 from gateway.sinks.homeassistant import HomeAssistantSink
@@ -116,6 +118,18 @@ async def serve(
         stage = AlertStage(
             store=store, route=router, policy=policy, health=health, deadline_of=deadline_of
         )
+        if settings.city.gateway_id is not None:  # the city feed (docs/city.md)
+            gateway_id = settings.city.gateway_id
+            feed = Feed(
+                gateway_id,
+                lambda: stage.delivery_ids.take(),
+                lambda now: device_health(pipeline.states, len(registry.devices), now),
+                timedelta(seconds=settings.city.heartbeat_s),
+            )
+            stage.follow(feed)  # first: an alert's event goes up before its case's
+            cases.follow(feed.on_case)
+            broker = broker_of(settings.city, settings.mqtt, gateway_id)
+            channels[(CHANNEL, CHANNEL)] = CityLink(settings.city, broker, gateway_id)
         stage.follow(cases)  # sensor alerts open and join cases in their own step
         sink = None
         if settings.telemetry.is_enabled:
@@ -188,7 +202,7 @@ async def serve(
         app = create_app(
             context, max_body_bytes=settings.api.max_body_bytes, upload_bytes=upload_bytes(settings)
         )
-        server = _ApiServer(
+        server = ApiServer(
             uvicorn.Config(
                 app,
                 host=settings.api.host,
@@ -304,23 +318,6 @@ async def run_checkpoints(store: Store) -> None:
         if failing:
             log.info("checkpoint_recovered")
         failing = False
-
-
-class _ApiServer(uvicorn.Server):
-    """uvicorn, minus its signal handling (the gateway stops it) and with a started event."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.up = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.up.set()
 
 
 def _add_stored_people(loaded: Loaded, store: Store) -> None:

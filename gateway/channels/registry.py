@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -24,6 +25,13 @@ from gateway.config import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Closing(Protocol):
+    """A channel that keeps a connection of its own."""
+
+    async def close(self) -> None: ...
 
 
 def build_channels(
@@ -67,7 +75,8 @@ def build_channels(
 
 
 async def close_channels(channels: dict[tuple[str, str], Channel]) -> None:
-    """Close what holds a connection (MQTT upstream); HTTP channels share the caller's client."""
+    """Close what holds a connection (MQTT upstream, the city feed); HTTP channels share
+    the caller's client."""
     for channel in channels.values():
-        if isinstance(channel, MqttUpstream):
+        if isinstance(channel, Closing):
             await channel.close()

@@ -16,6 +16,7 @@ from gateway.cli import (
     backup,
     cases,
     check_config,
+    city,
     config,
     demo,
     routes,
@@ -59,6 +60,7 @@ token_group = _group("token", "token create PERSON: a bearer token for a person.
 rules_group = _group("rules", "rules test RULES READINGS: the alerts a stream raises.")
 routes_group = _group("routes", "routes test: who an alert reaches, and why.")
 sensors_group = _group("sensors", "sensors check ADAPTER: an adapter against its samples.")
+city_group = _group("city", "city run, migrate, gateway, token, prune: the city.")
 
 # one line per command (`gridgate --help` lists the commands first, then the groups)
 app.command("run")(run.run)
@@ -72,6 +74,11 @@ routes_group.command("test")(routes.explain)
 sensors_group.command("check", **PASS_THROUGH)(sensors.check)
 app.command("simulate", **PASS_THROUGH)(simulate.simulate)
 app.command("cases", **PASS_THROUGH)(cases.cases)
+city_group.command("run")(city.run)
+city_group.command("migrate")(city.migrate)
+city_group.command("gateway")(city.gateway)
+city_group.command("token")(city.token)
+city_group.command("prune")(city.prune)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,7 @@ IDLE_POLL_S = 30.0
 MIN_WAIT_S = 0.01
 FLUSH_EVERY_S = 0.05
 FLUSH_ROWS = 500
+FEED_RETRY_MAX_S = 10.0  # the city feed's longest wait between tries
 
 Target = tuple[str, str]  # (channel type, instance name)
 
@@ -355,7 +356,9 @@ class OutboxWorker:
             )  # fmt: skip
             return
         attempts = row.attempts + 1
-        limit = self._settings.max_attempts
+        # the city feed is never given up: its order is the gateway's, a dead row would be a
+        # gap for good (gateway/city/link.py never answers GIVE_UP)
+        limit = 0 if row.is_feed else self._settings.max_attempts
         if result.outcome == Outcome.GIVE_UP or (limit and attempts >= limit):
             self._drop(queue, row)
             self._record(Recorded(row.id, OutcomeKind.DEAD, now, result.detail))
@@ -365,7 +368,10 @@ class OutboxWorker:
                 row.id, row.alert_id, row.target, attempts, result.detail,
             )  # fmt: skip
             return
-        retry_at = now + timedelta(seconds=backoff_s(attempts, self._settings, self._rng))
+        delay_s = backoff_s(attempts, self._settings, self._rng)
+        if row.is_feed:  # the whole feed waits behind its first row: catch up soon after
+            delay_s = min(delay_s, FEED_RETRY_MAX_S)
+        retry_at = now + timedelta(seconds=delay_s)
         self._move(queue, row, replace(row, attempts=attempts, next_attempt_at=retry_at))
         self._record(Recorded(row.id, OutcomeKind.RETRY, now, result.detail, retry_at))
         alerts.deliveries_retried += 1

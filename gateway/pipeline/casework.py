@@ -132,6 +132,11 @@ class CaseStage:
         self.book = CaseBook()
         self._case_ids = Ids(0)
         self._delivery_ids: Ids | None = None
+        # told every case change with its event, in its step (the city feed)
+        self._followers: list[Callable[[StepWrite, Case, str, datetime], None]] = []
+
+    def follow(self, on_case: Callable[[StepWrite, Case, str, datetime], None]) -> None:
+        self._followers.append(on_case)
 
     def load(self, delivery_ids: Ids) -> None:
         """The open cases, and where new ids start (blocking: before the loop runs steps).
@@ -219,6 +224,8 @@ class CaseStage:
         case = self._record(step, change)
         if change.event is not None:
             self._route(step, case, change.event, now)
+            for on_case in self._followers:
+                on_case(step, case, change.event, now)
         if change.needs_dispatch:
             case = self._dispatch(step, case, now)
         return case

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 
 from gateway.store.database import Database, dt, ts
@@ -17,9 +18,39 @@ from gateway.store.records import DeadLetter, Delivery, Outcome, OutcomeKind
 _CHUNK = 500  # ids per `IN (...)`: below SQLite's limit on bound parameters
 
 
+_INSERT_FEED = (
+    "INSERT INTO outbox (id, alert_id, case_id, event, channel, target, body, "
+    "idempotency_key, state, attempts, next_attempt_at, created_at, seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
+)
+
+
+def write_feed(db: sqlite3.Connection, rows: Iterable[Delivery]) -> list[Delivery]:
+    """Rows of the city feed, each numbered after the last one written (inside the
+    caller's transaction, so a number is given exactly when its row exists). A row whose
+    idempotency key is already queued is skipped and takes no number. Returns the rows
+    written, with their numbers."""
+    last = int(db.execute("SELECT coalesce(max(seq), 0) FROM outbox").fetchone()[0])
+    written: list[Delivery] = []
+    for d in rows:
+        cursor = db.execute(
+            _INSERT_FEED,
+            (
+                d.id, d.alert_id or None, d.case_id, d.event, d.channel, d.target, d.body,
+                d.idempotency_key, d.attempts, ts(d.next_attempt_at), ts(d.created_at), last + 1,
+            ),
+        )  # fmt: skip
+        if cursor.rowcount == 1:
+            last += 1
+            written.append(replace(d, seq=last))
+    return written
+
+
 def write_deliveries(db: sqlite3.Connection, deliveries: Iterable[Delivery]) -> int:
     """New rows; one whose idempotency key is already queued is skipped (the same message
-    decided twice is sent once). Returns the number written."""
+    decided twice is sent once). Returns the number written. Rows of the city feed go
+    through `write_feed`."""
     before = db.total_changes
     db.executemany(
         "INSERT INTO outbox (id, alert_id, case_id, event, channel, target, body, "
@@ -88,6 +119,8 @@ def _delivery(r: sqlite3.Row) -> Delivery:
         created_at=dt(r["created_at"]),
         next_attempt_at=dt(r["next_attempt_at"]),
         case_id=r["case_id"],
+        is_feed=r["seq"] is not None,
+        seq=r["seq"],
     )
 
 

@@ -143,10 +143,17 @@ class Delivery:
     next_attempt_at: datetime
     is_dispatch: bool = False  # addressed to people on duty
     case_id: int | None = None  # a message about a case (gateway/cases/)
+    # a row of the city feed (gateway/city/feed.py): numbered when written, in the same
+    # transaction (`seq`: 1, 2, ... per gateway, with no gaps and no repeats)
+    is_feed: bool = False
+    seq: int | None = None
 
     @property
     def order_key(self) -> int:
-        """What the outbox keeps in order per target: the alert, or the case (negative)."""
+        """What the outbox keeps in order per target: the alert, or the case (negative);
+        the city feed is one order (0): the city applies a gateway's events in sequence."""
+        if self.is_feed:
+            return 0
         return self.alert_id if self.case_id is None else -self.case_id
 
 

@@ -294,4 +294,39 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_pending ON outbox (state, id) WHERE state = 'pending';
     CREATE INDEX outbox_case ON outbox (case_id, id) WHERE case_id IS NOT NULL;
     """,
+    # 9: the city feed (docs/city.md): an outbox row may be about neither an alert nor a
+    # case (a device health summary), and a row of the feed carries this gateway's
+    # sequence number, given in the transaction that writes the row
+    """
+    CREATE TABLE outbox_v9 (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER REFERENCES alerts (id),
+        case_id INTEGER REFERENCES cases (id),
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        body TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        seq INTEGER UNIQUE,           -- the city feed's number, 1, 2, ... (NULL elsewhere)
+        CHECK (alert_id IS NULL OR case_id IS NULL),
+        CHECK (seq IS NOT NULL OR (alert_id IS NULL) != (case_id IS NULL))
+    );
+    INSERT INTO outbox_v9 (id, alert_id, case_id, event, channel, target, body,
+                           idempotency_key, state, attempts, next_attempt_at, last_error,
+                           created_at, delivered_at)
+        SELECT id, alert_id, case_id, event, channel, target, body, idempotency_key, state,
+               attempts, next_attempt_at, last_error, created_at, delivered_at FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_v9 RENAME TO outbox;
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_alert ON outbox (alert_id, target, id);
+    CREATE INDEX outbox_pending ON outbox (state, id) WHERE state = 'pending';
+    CREATE INDEX outbox_case ON outbox (case_id, id) WHERE case_id IS NOT NULL;
+    """,
 )

@@ -127,7 +127,8 @@ def write_step(db: sqlite3.Connection, step: StepWrite) -> list[Delivery]:
         cases.write_photos(db, step.case_photos)
     if step.case_alerts:
         cases.write_links(db, step.case_alerts)
-    queued = step.deliveries
+    queued = [d for d in step.deliveries if not d.is_feed]
+    feed = [d for d in step.deliveries if d.is_feed]
     if queued and outbox.write_deliveries(db, queued) != len(queued):
         present = {
             row[0]
@@ -138,6 +139,8 @@ def write_step(db: sqlite3.Connection, step: StepWrite) -> list[Delivery]:
             )
         }
         queued = [d for d in queued if d.id in present]
+    if feed:
+        queued += outbox.write_feed(db, feed)
     if step.outcomes:
         outbox.write_outcomes(db, step.outcomes)
     return queued

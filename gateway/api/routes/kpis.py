@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+import dataclasses
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -10,13 +10,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from gateway.alerts.escalation import AlertPolicy
+from gateway.alerts.kpis import AlertFigures, by_level, figures
 from gateway.api.deps import Context, Viewer
 from gateway.places.site import Level
-from gateway.store.records import Alert, AlertState
 
 router = APIRouter(tags=["kpis"])
-
-_CLOSED = (AlertState.RESOLVED, AlertState.CLOSED)
 
 
 class Kpi(BaseModel):
@@ -42,32 +40,8 @@ class KpiReport(BaseModel):
     total: Kpi
 
 
-def _kpi(node_id: str, level: Level, name: str, alerts: list[Alert], policy: AlertPolicy) -> Kpi:
-    acked = [a for a in alerts if a.acknowledged_at is not None]
-    resolved = [a for a in alerts if a.state in _CLOSED and a.resolved_at is not None]
-    in_time = [
-        a
-        for a in acked
-        if a.acknowledged_at is not None
-        and a.acknowledged_at - a.raised_at
-        <= timedelta(seconds=policy.times[a.severity].ack_within_s)
-    ]
-    ack_s = [(a.acknowledged_at - a.raised_at).total_seconds() for a in acked if a.acknowledged_at]
-    res_s = [(a.resolved_at - a.raised_at).total_seconds() for a in resolved if a.resolved_at]
-    return Kpi(
-        node_id=node_id,
-        level=level,
-        name=name,
-        raised=len(alerts),
-        acknowledged=len(acked),
-        acknowledged_in_time=len(in_time),
-        resolved=len(resolved),
-        resolution_rate=round(len(resolved) / len(alerts), 4) if alerts else None,
-        median_ack_s=statistics.median(ack_s) if ack_s else None,
-        median_resolve_s=statistics.median(res_s) if res_s else None,
-        overdue=sum(1 for a in alerts if a.is_overdue),
-        open=sum(1 for a in alerts if a.state not in (*_CLOSED, AlertState.CLEARED)),
-    )
+def _kpi(f: AlertFigures) -> Kpi:
+    return Kpi(**dataclasses.asdict(f))
 
 
 @router.get("/kpis", response_model=KpiReport)
@@ -90,19 +64,11 @@ def kpis(
         limit=1_000_000,
     )
     policy = AlertPolicy()
-    groups: dict[str, tuple[str, list[Alert]]] = {}
-    for alert in alerts:
-        node = next((n for n in alert.location if n.level == level), None)
-        if node is None:
-            continue
-        groups.setdefault(node.id, (node.name, []))[1].append(alert)
-    nodes = [
-        _kpi(nid, level, name, members, policy) for nid, (name, members) in sorted(groups.items())
-    ]
+    nodes = [_kpi(f) for f in by_level(alerts, level, policy)]
     return KpiReport(
         since=since,
         until=until,
         level=level,
         nodes=nodes,
-        total=_kpi(node_id or "*", level, "total", alerts, policy),
+        total=_kpi(figures(node_id or "*", level, "total", alerts, policy)),
     )
