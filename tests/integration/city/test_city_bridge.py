@@ -28,6 +28,7 @@ def city_seq(store: CityStore) -> int:
     return row.last_seq
 
 
+@pytest.mark.long
 def test_a_bridged_gateway_survives_failover_and_a_cut_and_the_city_gets_every_event_once(
     tmp_path: Path, cities: StartCity, city_store: CityStore, gateways: object, topic_root: str
 ) -> None:

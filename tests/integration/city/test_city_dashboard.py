@@ -80,6 +80,7 @@ def street_token(city_db: str, monkeypatch: pytest.MonkeyPatch,
     return capsys.readouterr().out.strip()
 
 
+@pytest.mark.long
 def test_the_city_shows_every_community_scoped_filtered_rolled_up_on_phone_and_desktop(
     tmp_path: Path,
     cities: StartCity,

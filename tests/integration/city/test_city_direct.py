@@ -29,6 +29,7 @@ def city_row(store: CityStore) -> Any:
     return next(g for g in store.gateways() if g.gateway_id == GATEWAY)
 
 
+@pytest.mark.long
 def test_straight_to_the_city_through_kill_9_of_either_side_and_a_cut_with_the_same_kpis(
     tmp_path: Path,
     broker: LocalBroker,
