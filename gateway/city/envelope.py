@@ -17,11 +17,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from gateway.store.records import Delivery
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # an event's `at` is after this
 
 VERSION = 1
 MAX_BYTES = 256 * 1024
@@ -111,6 +113,9 @@ def parse(topic_name: str, payload: bytes, root: str) -> Event | Rejection:
         when = None
     if when is None or when.tzinfo is None:
         return Rejection(Reject.BAD_ENVELOPE, f"at={at!r}: an ISO 8601 instant with offset")
+    if when < EARLIEST:  # no gateway decided anything then (PostgreSQL would keep it, psycopg
+        # cannot read it back in a zone west of UTC: a year 1 instant there is 1 BC)
+        return Rejection(Reject.BAD_ENVELOPE, f"at={at!r}: before {EARLIEST:%Y}")
     present = [s for s in SUBJECTS if s in data]
     if len(present) != 1 or not isinstance(data[present[0]], dict):
         return Rejection(Reject.BAD_ENVELOPE, "exactly one of alert, case, health (an object)")

@@ -51,6 +51,7 @@ def test_each_fault_has_its_reason() -> None:
         _envelope(id="c-1:5"): Reject.BAD_ENVELOPE,
         _envelope(at="yesterday"): Reject.BAD_ENVELOPE,
         _envelope(at="2026-03-02T02:00:00"): Reject.BAD_ENVELOPE,
+        _envelope(at="0001-01-01T00:00:00+00:00"): Reject.BAD_ENVELOPE,
         _envelope(event=""): Reject.BAD_ENVELOPE,
         _envelope(alert=[1]): Reject.BAD_ENVELOPE,
         _envelope(case={}): Reject.BAD_ENVELOPE,  # two subjects

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gateway.alerts.escalation import AlertPolicy
@@ -140,3 +140,20 @@ def test_migration_9_keeps_every_outbox_row_of_8(tmp_path: Path) -> None:
     assert (row.id, row.case_id, row.is_feed, row.seq) == (5, 1, False, None)
     assert len(MIGRATIONS) == 9
     store.close()
+
+
+def test_a_step_with_its_timers_held_back_sends_no_health_summary(tmp_path: Path) -> None:
+    """Held back (a backlog, or the broker's queue still to read after a start), a step's
+    deadlines run at the earliest instant: the first summary waits for a real one."""
+    feed = Feed("c-test", iter(range(1, 100)).__next__, lambda now: {"devices": 3}, timedelta(1))
+    held = StepWrite()
+    feed.on_deadlines(held, datetime.min.replace(tzinfo=UTC))
+    assert held.deliveries == []
+
+    step = StepWrite()
+    feed.on_deadlines(step, T0)
+    [row] = step.deliveries
+    assert (row.event, row.created_at) == ("devices.health", T0)
+    again = StepWrite()
+    feed.on_deadlines(again, T0 + timedelta(minutes=5))  # not due again within the hour
+    assert again.deliveries == []
