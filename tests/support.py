@@ -111,12 +111,14 @@ class WebhookReceiver:
 
 @dataclass
 class GatewayProcess:
-    """`gridgate run` in a subprocess, configured by environment variables."""
+    """`gridgate run` (or another serving command: `command`) in a subprocess, configured
+    by environment variables; up once its /health answers 200."""
 
     env: dict[str, str]
     log_path: Path
     api_port: int
     process: subprocess.Popen[bytes] | None = None
+    command: tuple[str, ...] = ("run",)
 
     @property
     def base_url(self) -> str:
@@ -125,7 +127,7 @@ class GatewayProcess:
     def start(self, *, wait_connected: bool = True) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "run"],
+            [sys.executable, "-m", "gateway.cli", *self.command],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -136,14 +138,15 @@ class GatewayProcess:
         def up() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise AssertionError(f"gateway exited: {self.log_path.read_text()[-3000:]}")
+                name = " ".join(self.command)
+                raise AssertionError(f"gridgate {name} exited: {self.log_path.read_text()[-3000:]}")
             try:
                 health = httpx.get(self.base_url + "/health", timeout=1)
             except httpx.HTTPError:
                 return False
             return health.status_code == 200 or not wait_connected
 
-        wait_until(up, 20, "gateway API (and broker connection)")
+        wait_until(up, 20, f"gridgate {' '.join(self.command)}: its API (and broker connection)")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         process, self.process = self.process, None
@@ -156,7 +159,8 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-                raise AssertionError("gateway did not stop within 15 s of SIGTERM") from None
+                name = " ".join(self.command)
+                raise AssertionError(f"gridgate {name} did not stop within 15 s") from None
         return process.returncode
 
     @property

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +19,7 @@ import pytest
 from gateway.city.store import CityStore
 from gateway.runtime.broker import LocalBroker, free_port
 from tests.cityrig import Postgres
-from tests.support import REPO, GatewayProcess, wait_until
+from tests.support import GatewayProcess
 
 CITY_TOKEN = "city-admin-token-for-tests"  # noqa: S105  # a test token
 _databases = itertools.count(1)
@@ -47,45 +44,10 @@ def city_db(postgres: Postgres) -> str:
 
 
 @dataclass
-class CityProcess:
-    env: dict[str, str]
-    log_path: Path
-    api_port: int
-    process: subprocess.Popen[bytes] | None = None
+class CityProcess(GatewayProcess):
+    """`gridgate city run`: the gateway's process wrapper with the city's command and token."""
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # our own command
-                [sys.executable, "-m", "gateway.cli", "city", "run"],
-                env={**os.environ, **self.env},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=REPO,
-            )
-
-        def up() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError(f"city exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                return httpx.get(self.base_url + "/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 20, "the city's API and its broker subscription")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        process, self.process = self.process, None
-        if process is None:
-            return 0
-        if process.poll() is None:
-            process.send_signal(sig)
-            process.wait(timeout=15)
-        return process.returncode
+    command: tuple[str, ...] = ("city", "run")
 
     def get(self, path: str, token: str = CITY_TOKEN, **params: Any) -> Any:
         response = httpx.get(self.base_url + path, params=params, timeout=5,
