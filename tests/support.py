@@ -187,6 +187,20 @@ class GatewayProcess:
         return self.call("POST", path, json=body, token=token)
 
 
+def run_refused_start(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`gridgate run` with only `env` (and a state dir in `tmp`) set, for a configuration it
+    must refuse before starting anything: the finished process, its stderr as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run"],
+        env={"GRIDGATE_STATE_DIR": str(tmp / "state"), "PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=REPO,
+        check=False,
+    )
+
+
 def gateway_env(
     tmp: Path,
     broker_port: int,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +11,12 @@ import pytest
 from gateway.channels.webhook import signature
 from gateway.runtime.broker import LocalBroker
 from tests.support import (
-    REPO,
     GatewayProcess,
     Publisher,
     WebhookReceiver,
     door,
     fast_rules,
+    run_refused_start,
     wait_until,
 )
 
@@ -276,19 +274,7 @@ def test_an_invalid_site_file_stops_start_up_with_path_line_and_reason(tmp_path:
         "    - id: s1\n      name: 街道\n      colour: red\n",
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "run"],
-        env={
-            "GRIDGATE_SITE_FILE": str(site),
-            "GRIDGATE_STATE_DIR": str(tmp_path / "state"),
-            "PATH": "/usr/bin:/bin",
-        },
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=REPO,
-        check=False,
-    )
+    result = run_refused_start(tmp_path, GRIDGATE_SITE_FILE=str(site))
     assert result.returncode == 2
     assert f"{site}:8: district.streets[0].colour: Extra inputs are not permitted" in result.stderr
     assert not (tmp_path / "state").exists(), "nothing may start on a bad file"

@@ -3,15 +3,19 @@ a change is taken while running, and a bad change leaves the routes in force (do
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway.runtime.broker import LocalBroker, free_port
-from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
+from tests.support import (
+    GatewayProcess,
+    Publisher,
+    WebhookReceiver,
+    run_refused_start,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -82,19 +86,7 @@ def test_routes_reload_on_change_and_a_bad_file_leaves_the_routes_in_force(
 def test_a_bad_routing_file_stops_start_up_with_path_line_and_reason(tmp_path: Path) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text(_routes("no-such-channel"), encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "run"],
-        env={
-            "GRIDGATE_ROUTES_FILE": str(routes),
-            "GRIDGATE_STATE_DIR": str(tmp_path / "state"),
-            "PATH": "/usr/bin:/bin",
-        },
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=REPO,
-        check=False,
-    )
+    result = run_refused_start(tmp_path, GRIDGATE_ROUTES_FILE=str(routes))
     assert result.returncode == 2, result.stderr
     assert f"{routes}:5:" in result.stderr
     assert "no-such-channel" in result.stderr
