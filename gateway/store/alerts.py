@@ -16,7 +16,15 @@ from typing import Any
 
 from gateway.errors import AlertNotFound
 from gateway.places.site import Level, Node
-from gateway.store.database import Database, dt, dt_or_none, ts, ts_or_none
+from gateway.store.database import (
+    Database,
+    Where,
+    dt,
+    dt_or_none,
+    scope_clause,
+    ts,
+    ts_or_none,
+)
 from gateway.store.records import OPEN_STATES, Alert, AlertState, Episode, Resolution, Transition
 from rules.model import Severity
 
@@ -162,12 +170,6 @@ def write_comments(db: sqlite3.Connection, comments: Iterable[Comment]) -> None:
     )
 
 
-def _scope_clause(scope: frozenset[str], column: str = "node_ids") -> tuple[str, list[str]]:
-    """SQL for "under one of these nodes" (an empty scope matches nothing)."""
-    clause = " OR ".join([f"instr({column}, ?) > 0"] * len(scope)) or "0"
-    return f"({clause})", [f"/{node}/" for node in sorted(scope)]
-
-
 class AlertTables:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -215,42 +217,31 @@ class AlertTables:
         is_overdue: bool | None = None,
     ) -> list[Alert]:
         """Newest first. `scope`: only alerts under one of these nodes (None: all)."""
-        where: list[str] = []
-        args: list[Any] = []
+        where = Where()
         if is_overdue is not None:
-            where.append("is_overdue = ?")
-            args.append(int(is_overdue))
+            where.add("is_overdue = ?", int(is_overdue))
         if scope is not None:
-            clause, scope_args = _scope_clause(scope)
-            where.append(clause)
-            args.extend(scope_args)
+            clause, scope_args = scope_clause(scope)
+            where.add(clause, *scope_args)
         if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            args.extend(s.value for s in states)
+            where.one_of("state", (s.value for s in states))
         if severities:
-            where.append(f"severity IN ({','.join('?' * len(severities))})")
-            args.extend(s.value for s in severities)
+            where.one_of("severity", (s.value for s in severities))
         if device_id is not None:
-            where.append("device_id = ?")
-            args.append(device_id)
+            where.add("device_id = ?", device_id)
         if node_id is not None:
-            where.append("instr(node_ids, ?) > 0")
-            args.append(f"/{node_id}/")
+            where.under(node_id)
         if is_active is not None:
-            where.append("cleared_at IS NULL" if is_active else "cleared_at IS NOT NULL")
+            where.add("cleared_at IS NULL" if is_active else "cleared_at IS NOT NULL")
         if raised_after is not None:
-            where.append("raised_at >= ?")
-            args.append(ts(raised_after))
+            where.add("raised_at >= ?", ts(raised_after))
         if raised_before is not None:
-            where.append("raised_at < ?")
-            args.append(ts(raised_before))
+            where.add("raised_at < ?", ts(raised_before))
         if before_id is not None:
-            where.append("id < ?")
-            args.append(before_id)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        sql = f"SELECT {COLUMNS} FROM alerts {clause} ORDER BY id DESC LIMIT ?"  # noqa: S608  # placeholders only
+            where.add("id < ?", before_id)
+        sql = f"SELECT {COLUMNS} FROM alerts {where.sql} ORDER BY id DESC LIMIT ?"  # noqa: S608  # placeholders only
         with self._db.reading() as db:
-            rows = db.execute(sql, (*args, limit)).fetchall()
+            rows = db.execute(sql, (*where.args, limit)).fetchall()
         return [alert_of(r) for r in rows]
 
     def transitions(self, alert_id: int) -> list[Transition]:
@@ -299,7 +290,7 @@ class AlertTables:
         """Alert changes after `after_id`, oldest first: (log id, action, alert as it is now)."""
         where, args = "", list[str]()
         if scope is not None:
-            clause, args = _scope_clause(scope, "a.node_ids")
+            clause, args = scope_clause(scope, "a.node_ids")
             where = " AND " + clause
         columns = ", ".join(f"a.{c}" for c in _NAMES)
         with self._db.reading() as db:

@@ -19,8 +19,15 @@ from typing import Any
 
 from gateway.errors import CaseNotFound
 from gateway.places.site import Level, Node
-from gateway.store.alerts import _scope_clause
-from gateway.store.database import Database, dt, dt_or_none, ts, ts_or_none
+from gateway.store.database import (
+    Database,
+    Where,
+    dt,
+    dt_or_none,
+    scope_clause,
+    ts,
+    ts_or_none,
+)
 from gateway.store.records import (
     CASE_FINAL_STATES,
     Case,
@@ -187,53 +194,39 @@ class CaseTables:
         """Newest first. `scope`: only cases under one of these nodes or, with `viewer`,
         dispatched to or handled by that person (None: all). `overdue_at`: the stage in
         hand was due before then. `person_id`: dispatched to or handled by them."""
-        where: list[str] = []
-        args: list[Any] = []
+        where = Where()
         if scope is not None:
-            clause, scope_args = _scope_clause(scope)
+            clause, scope_args = scope_clause(scope)
             if viewer is not None:
                 clause = f"({clause} OR instr(people, ?) > 0)"
                 scope_args.append(f"/{viewer}/")
-            where.append(clause)
-            args.extend(scope_args)
+            where.add(clause, *scope_args)
         if states:
-            where.append(f"state IN ({','.join('?' * len(states))})")
-            args.extend(s.value for s in states)
+            where.one_of("state", (s.value for s in states))
         if sources:
-            where.append(f"source IN ({','.join('?' * len(sources))})")
-            args.extend(s.value for s in sources)
+            where.one_of("source", (s.value for s in sources))
         if categories:  # a 小类 or a whole 大类
             marks = ",".join("?" * len(categories))
-            where.append(f"(category IN ({marks}) OR major IN ({marks}))")
-            args.extend([*categories, *categories])
+            where.add(f"(category IN ({marks}) OR major IN ({marks}))", *categories, *categories)
         if node_id is not None:
-            where.append("instr(node_ids, ?) > 0")
-            args.append(f"/{node_id}/")
+            where.under(node_id)
         if device_id is not None:
-            where.append("device_id = ?")
-            args.append(device_id)
+            where.add("device_id = ?", device_id)
         if reporter_phone is not None:
-            where.append("reporter_phone = ?")
-            args.append(reporter_phone)
+            where.add("reporter_phone = ?", reporter_phone)
         if person_id is not None:
-            where.append("instr(people, ?) > 0")
-            args.append(f"/{person_id}/")
+            where.add("instr(people, ?) > 0", f"/{person_id}/")
         if overdue_at is not None:
-            where.append("stage_due_at < ?")
-            args.append(ts(overdue_at))
+            where.add("stage_due_at < ?", ts(overdue_at))
         if reported_after is not None:
-            where.append("reported_at >= ?")
-            args.append(ts(reported_after))
+            where.add("reported_at >= ?", ts(reported_after))
         if reported_before is not None:
-            where.append("reported_at < ?")
-            args.append(ts(reported_before))
+            where.add("reported_at < ?", ts(reported_before))
         if before_id is not None:
-            where.append("id < ?")
-            args.append(before_id)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        sql = f"SELECT record FROM cases {clause} ORDER BY id DESC LIMIT ?"  # noqa: S608  # placeholders only
+            where.add("id < ?", before_id)
+        sql = f"SELECT record FROM cases {where.sql} ORDER BY id DESC LIMIT ?"  # noqa: S608  # placeholders only
         with self._db.reading() as db:
-            rows = db.execute(sql, (*args, limit)).fetchall()
+            rows = db.execute(sql, (*where.args, limit)).fetchall()
         return [case_of(r[0]) for r in rows]
 
     def in_period(
@@ -242,19 +235,19 @@ class CaseTables:
     ) -> list[Case]:  # fmt: skip
         """Cases a KPI over [since, until) may count: reported before its end, and due,
         reported or still open within it."""
-        where = ["reported_at < ?", "(first_due_at >= ? OR reported_at >= ? OR closed_at IS NULL "
-                 "OR closed_at >= ?)"]  # fmt: skip
-        args: list[Any] = [ts(until), ts(since), ts(since), ts(since)]
+        where = Where(
+            "reported_at < ?",
+            "(first_due_at >= ? OR reported_at >= ? OR closed_at IS NULL OR closed_at >= ?)",
+            args=[ts(until), ts(since), ts(since), ts(since)],
+        )
         if scope is not None:
-            clause, scope_args = _scope_clause(scope)
-            where.append(clause)
-            args.extend(scope_args)
+            clause, scope_args = scope_clause(scope)
+            where.add(clause, *scope_args)
         if node_id is not None:
-            where.append("instr(node_ids, ?) > 0")
-            args.append(f"/{node_id}/")
-        sql = f"SELECT record FROM cases WHERE {' AND '.join(where)} ORDER BY id"  # noqa: S608  # placeholders only
+            where.under(node_id)
+        sql = f"SELECT record FROM cases {where.sql} ORDER BY id"  # noqa: S608  # placeholders only
         with self._db.reading() as db:
-            rows = db.execute(sql, args).fetchall()
+            rows = db.execute(sql, where.args).fetchall()
         return [case_of(r[0]) for r in rows]
 
     def history(self, case_id: int) -> list[CaseEntry]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,3 +150,34 @@ class Database:
     def ping(self) -> None:
         with self.reading() as db:
             db.execute("SELECT 1 FROM alerts LIMIT 1").fetchall()
+
+
+def scope_clause(scope: frozenset[str], column: str = "node_ids") -> tuple[str, list[str]]:
+    """SQL for "under one of these nodes" (an empty scope matches nothing)."""
+    clause = " OR ".join([f"instr({column}, ?) > 0"] * len(scope)) or "0"
+    return f"({clause})", [f"/{node}/" for node in sorted(scope)]
+
+
+class Where:
+    """The WHERE clause of a list query, from the filters a caller gave (placeholders
+    only: the terms are the code's own, the values go in `args`)."""
+
+    def __init__(self, *terms: str, args: Iterable[object] = ()) -> None:
+        self.terms = list(terms)
+        self.args: list[object] = list(args)
+
+    def add(self, term: str, *args: object) -> None:
+        self.terms.append(term)
+        self.args.extend(args)
+
+    def one_of(self, column: str, values: Iterable[object]) -> None:
+        values = list(values)
+        self.add(f"{column} IN ({','.join('?' * len(values))})", *values)
+
+    def under(self, node_id: str) -> None:
+        """Placed under `node_id` (node_ids holds the path as /a/b/c/)."""
+        self.add("instr(node_ids, ?) > 0", f"/{node_id}/")
+
+    @property
+    def sql(self) -> str:
+        return ("WHERE " + " AND ".join(self.terms)) if self.terms else ""
