@@ -19,9 +19,9 @@ Matching an event to its episode (a door has many episodes, one after the other)
   millisecond; without, the gateway stamps arrival, later than the send).
 - A raise goes to the episode of its instance's clear when that has arrived. Otherwise
   a first raise (no `-r{n}`) goes by `opened_at`, the same way. A reopened alert's body
-  still carries the *first* episode's `opened_at`, `due_at` and `raised_at` (the store does
-  not update them on reopen), so a reopen with no clear yet goes to the door's latest episode
-  whose due (open + hold) is not after the raise's arrival; those are counted
+  carries its own episode's `opened_at` (since issue 13; gateways before it sent the first
+  episode's), but a reopen with no clear yet is still matched safely: to the door's latest
+  episode whose due (open + hold) is not after the raise's arrival; those are counted
   (`matched_by_arrival`).
 - A second distinct raise (or clear) for one episode is a duplicate too.
 
