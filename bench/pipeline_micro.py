@@ -33,7 +33,7 @@ from bench.gateway_run import shipped_rules
 from gateway.alerts.escalation import AlertPolicy
 from gateway.alerts.routes import DEFAULT_ROUTES_NO_ROSTER, Known, load_routes
 from gateway.alerts.routing import ChannelRef, Router
-from gateway.ingest.mqtt import Inbox, Message
+from gateway.ingest.mqtt import Message
 from gateway.pipeline.alerting import AlertStage
 from gateway.pipeline.steps import Pipeline
 from gateway.places.registry import Registry
@@ -67,8 +67,8 @@ class _SimClock:
 
 
 class _CaughtUp:
-    def is_caught_up(self) -> bool:
-        return True
+    def horizon(self, applied: int, now: datetime) -> datetime | None:
+        return now
 
 
 def _payload(is_open: bool, at: datetime) -> bytes:
@@ -135,7 +135,6 @@ def main() -> int:
         tz=site.timezone,
     )
     stage = AlertStage(store=store, route=router, policy=AlertPolicy(), health=health)
-    inbox = Inbox(10_000, health)
     clock = _SimClock(now)
     pipeline = Pipeline(
         registry=registry,
@@ -149,7 +148,6 @@ def main() -> int:
         on_committed=lambda messages: None,
         on_queued=lambda rows: None,
         ingest=_CaughtUp(),
-        inbox=inbox,
     )
     pipeline.restore()
     stream = traffic(doors, args.held, now, args.rate)

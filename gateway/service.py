@@ -160,7 +160,6 @@ async def serve(
             on_queued=outbox.add,
             on_readings=on_readings,
             ingest=ingest,
-            inbox=inbox,
         )
         pipeline.restore()
         cases.load(stage.delivery_ids)

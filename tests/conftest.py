@@ -8,12 +8,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import GatewayProcess, Publisher, WebhookReceiver, gateway_env
 from tests.victoria import VictoriaMetrics
 
 _topic_roots = itertools.count(1)
+
+# Property tests run beside brokers, gateways and browsers in parallel workers on a shared
+# machine: how fast examples are generated says nothing about the code, so the health
+# check on generation speed and the per-example deadline are off for the whole suite
+# (what a property asserts, and how many examples it tries, stay each test's own).
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -53,6 +54,7 @@ from gateway.ingest.client import (
     in_packet_problem,
     log_in,
 )
+from gateway.ingest.horizon import Arrivals
 from gateway.ingest.sync import SyncMarker
 from gateway.runtime.stats import Health
 
@@ -156,38 +158,37 @@ class MqttIngest:
         self._is_stopping = False
         self._task: asyncio.Task[None] | None = None
         self._now = datetime.now(UTC)  # arrival stamp of the burst being read
-        # whether messages may be waiting for us beyond the inbox (see `is_caught_up`)
-        self._is_behind = False
-        self._is_drained = False  # the last read found the socket empty
+        self._arrivals = Arrivals()  # what came, and the drains (see `horizon`)
         self._unacked = 0  # QoS 1 messages taken and not yet acknowledged
         self._link = 0  # counts connections
 
-    def is_caught_up(self) -> bool:
-        """Whether every message the broker sent us so far is in the inbox. Not when the
-        socket was left with bytes unread (the inbox full, or a burst cut short) or the
-        broker may be holding messages back for want of our acknowledgements (Receive
-        Maximum reached: a queue at the broker), nor from the start or a (re)connect until
-        this connection's marker came (what the broker queued for us while we were away is
-        ahead of it); again once the socket is read to the end, the inbox is empty and few
-        messages wait for acknowledgement. True while not connected (once a connection
-        failed or was lost): nothing arrives then, and timers must not wait for a broker
-        that is down."""
+    def horizon(self, applied: int, now: datetime) -> datetime | None:
+        """The latest instant by which every message that had arrived was applied, given
+        the pipeline has applied the first `applied` handed to the inbox (`Arrivals`);
+        None: none yet. Never from a start or a (re)connect until this connection's
+        marker came (what the broker queued for us while we were away is ahead of it).
+        While not connected nothing arrives: `now` once the inbox is applied, so that
+        timers never wait for a broker that is down."""
         if self._sync.is_waiting():
+            return None
+        arrivals = self._arrivals
+        if arrivals.is_all_applied(applied) and (self._sock is None or self._is_quiet()):
+            arrivals.drained(now)  # nothing waits anywhere: a drain as of now
+            return now
+        return arrivals.until(applied)
+
+    def _is_quiet(self) -> bool:
+        """No byte waits to be read, and the broker holds nothing back for us."""
+        if not self._is_reading or self._more_waiting() or not self._may_drain():
             return False
-        if self._sock is None:
-            return True
-        return not self._is_behind and self._unacked < RECEIVE_MAXIMUM
+        readable, _, _ = select.select([self._fd], [], [], 0)
+        return not readable
 
-    def _behind(self) -> None:
-        self._is_behind = True
-        self._is_drained = False
-
-    def _catch_up(self) -> None:
-        """Caught up once the socket was read to the end, the inbox is empty and few
-        messages wait for our acknowledgement (with many, the broker may be holding more
-        back for us: it sends them as soon as we acknowledge)."""
-        if self._is_drained and self._unacked < RECEIVE_MAXIMUM // 2 and not len(self._inbox):
-            self._is_behind = False
+    def _may_drain(self) -> bool:
+        """Whether a socket read to the end says the broker sent all it had: not while
+        many messages wait for our acknowledgement (with Receive Maximum reached, the
+        broker holds more back until we acknowledge), nor before the marker came."""
+        return self._unacked < RECEIVE_MAXIMUM // 2 and not self._sync.is_waiting()
 
     def _new_client(self) -> PahoClient:
         """The fast path when paho has what it relies on (gateway/ingest/client.py), else
@@ -307,7 +308,6 @@ class MqttIngest:
     def _opened(self, sock: Any) -> None:
         self._client.reset_buffer()
         self._unacked = 0  # what the last connection left unacknowledged comes again
-        self._is_behind = False
         self._link += 1
         self._sync.opened()  # timers wait until this connection's marker comes back
         if self._client.is_fast and (problem := in_packet_problem(self._client)):
@@ -373,22 +373,19 @@ class MqttIngest:
         self._now = datetime.now(UTC)  # one arrival stamp per burst read
         client = self._client
         inbox = self._inbox
-        self._is_drained = False
         for _ in range(READ_BURST):
             before = len(inbox)
             rc = client.loop_read()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is None:
                 return  # paho has closed the connection and told on_disconnect
             if inbox.is_full:
-                self._behind()
                 self._pause()
                 return
             if len(inbox) == before and not self._more_waiting():
-                self._is_drained = True
-                self._catch_up()
+                if self._may_drain():
+                    self._arrivals.drained(self._now)
                 return  # the socket had no more (or only a control packet)
         if self._more_waiting():
-            self._behind()
             assert self._loop is not None  # noqa: S101
             self._loop.call_soon(self._readable)
 
@@ -411,8 +408,6 @@ class MqttIngest:
         mids = [m.mid for m in current if m.qos == 1]
         self._unacked = max(0, self._unacked - len(mids))
         self._client.ack_all(mids)
-        if self._is_behind:
-            self._catch_up()
         for m in current:
             if m.qos == 2:  # QoS 2: paho's own exchange
                 self._client.ack(m.mid, m.qos)
@@ -500,8 +495,7 @@ class MqttIngest:
             self._synced(payload, mid, qos)
             return
         self._unacked += qos == 1
-        if self._unacked >= RECEIVE_MAXIMUM:
-            self._is_behind = True
+        self._arrivals.count += 1
         self._inbox.put(Message(topic, payload, self._now, mid, qos, dup, self._link))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -509,8 +503,7 @@ class MqttIngest:
             self._synced(bytes(message.payload), message.mid, message.qos)
             return
         self._unacked += message.qos == 1
-        if self._unacked >= RECEIVE_MAXIMUM:
-            self._is_behind = True
+        self._arrivals.count += 1
         self._inbox.put(
             Message(
                 message.topic,

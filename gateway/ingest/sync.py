@@ -5,7 +5,7 @@ our session as fast as the socket takes them, and a socket read to the end in be
 says nothing about what is still to come. So on each connection the ingest publishes a
 marker (QoS 1, a token of that connection) to a topic of its own, subscribed to with the
 rest: the broker queues it behind everything it held for us (Mosquitto keeps one ordered
-queue per session), and until it comes back hold timers wait (`MqttIngest.is_caught_up`).
+queue per session), and until it comes back hold timers wait (`MqttIngest.horizon`).
 Without it, a door whose close waited at the broker while the gateway was down raised a
 false alarm the moment the gateway came back, before the close was read
 (tests/faults/test_storm_faults.py).

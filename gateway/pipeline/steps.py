@@ -7,13 +7,11 @@ may be decided while it is written (at most `WRITES_IN_FLIGHT` at a time); the w
 their order. MQTT messages are acknowledged only once their step is committed; the outbox
 gets a step's messages then too.
 
-Overload makes alerts late, never false: a timer fires only in a step after which every
-message received so far is applied: the inbox empty, no batch taken from it waiting for
-its step, and the ingest caught up with the broker (`Ingest.is_caught_up`: the socket
-read to the end, the broker not holding messages back for our acknowledgements). A
-message still waiting may be the close that cancels the timer, whatever its own time.
-Under a backlog, timers wait for it to be worked off, and fire in the step that empties
-the inbox.
+Overload makes alerts late, never false: a timer due at T fires only in a step after
+which every message that had arrived before T is applied (`Ingest.horizon`, from the
+ingest's reads of the socket to the end: gateway/ingest/horizon.py). A message still
+waiting may be the close that cancels the timer, whatever its own time. Under a backlog,
+timers wait for the messages ahead of their due time, not for the inbox to run empty.
 
 One thing is written later than its step: what a repeated report moves (a sensor saying
 again what it said last, which is most of the traffic): the device's instants. Those are
@@ -69,8 +67,9 @@ SKEW_TOLERANCE_S = 2.0  # a device clock off by more is counted as skewed
 
 
 class Ingest(Protocol):
-    def is_caught_up(self) -> bool:
-        """Every message the broker sent so far is in the inbox (True when disconnected)."""
+    def horizon(self, applied: int, now: datetime) -> datetime | None:
+        """The latest instant by which every message that had arrived was applied, given
+        the first `applied` handed to the inbox are (None: none yet)."""
         ...
 
 
@@ -116,7 +115,6 @@ class Pipeline:
         on_queued: Callable[[list[Delivery]], None],
         on_readings: Callable[[list[Accepted]], None] | None = None,
         ingest: Ingest | None = None,
-        inbox: Inbox | None = None,
     ) -> None:
         self._registry = registry
         self._adapters = adapters
@@ -133,10 +131,9 @@ class Pipeline:
         self._on_queued = on_queued
         self._on_readings = on_readings
         self._ingest = ingest
-        self._inbox = inbox
         self._accepted: list[Accepted] = []  # readings of the step in hand
         self._lock = asyncio.Lock()
-        self._taken = 0  # messages the ingest task took from the inbox and has not applied
+        self._applied = 0  # messages taken from the inbox and applied (or given up) so far
         self._in_flight: deque[asyncio.Future[list[Delivery]]] = deque()
         self._timer_wake = asyncio.Event()
         self._sleeping_until: datetime | None = None  # the due time the timer loop waits for
@@ -162,16 +159,16 @@ class Pipeline:
     async def run_ingest(self, inbox: Inbox) -> None:
         while True:
             messages = await inbox.take(BATCH_LIMIT)
-            # out of the inbox, not applied yet: a timer step taking the lock first must not
-            # take the inbox's emptiness for everything applied (a close may be in here)
-            self._taken = len(messages)
+            # out of the inbox, not applied yet: a timer step taking the lock first still
+            # counts them as waiting (a close may be in here); `_observe` counts them
+            applied = self._applied + len(messages)
             try:
                 await self._step(functools.partial(self._observe, messages), messages)
             except Exception:  # a bug in one batch must not stop ingest
                 log.exception("ingest_step_failed messages=%d", len(messages))
                 self._on_committed(messages)
             finally:
-                self._taken = 0
+                self._applied = applied
 
     def follow_clock(self, topic: str) -> None:
         """Take `topic`'s messages as the simulator's clock ticks (event-time mode)."""
@@ -248,17 +245,12 @@ class Pipeline:
     # ---- timers -----------------------------------------------------------------------------
 
     def _timer_now(self, now: datetime) -> datetime:
-        """How far timers may fire this step: `now` once everything received is applied,
-        else not at all (NOTHING_DUE)."""
+        """How far timers may fire this step: up to the instant by which every message
+        that had arrived is applied (NOTHING_DUE: not at all)."""
         if self._ingest is None or isinstance(self._clock, EventClock):
             return now
-        if (
-            self._taken
-            or (self._inbox is not None and len(self._inbox))
-            or not self._ingest.is_caught_up()
-        ):
-            return NOTHING_DUE
-        return now
+        horizon = self._ingest.horizon(self._applied, now)
+        return NOTHING_DUE if horizon is None else min(now, horizon)
 
     def _next_due_at(self) -> datetime | None:
         due = [d for d in (self._engine.next_due_at(), self._stage.next_due_at()) if d is not None]
@@ -309,7 +301,7 @@ class Pipeline:
     # ---- messages ---------------------------------------------------------------------------
 
     def _observe(self, messages: list[Message], now: datetime) -> StepWrite:
-        self._taken = 0  # this step applies them
+        self._applied += len(messages)  # this step applies them
         step = StepWrite()
         ingest = self._health.ingest
         events: list[AlertEvent] = []
