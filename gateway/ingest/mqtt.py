@@ -109,9 +109,17 @@ class Inbox:
 
     async def take(self, limit: int) -> list[Message]:
         """Wait for at least one message; return up to `limit` of them, oldest first."""
+        await self.wait()
+        return self.take_now(limit)
+
+    async def wait(self) -> None:
+        """Until at least one message waits."""
         while not self._items:
             self._ready.clear()
             await self._ready.wait()
+
+    def take_now(self, limit: int) -> list[Message]:
+        """Up to `limit` of the messages waiting, oldest first (maybe none)."""
         out = self._items[:limit]
         del self._items[:limit]
         if self._on_room and not self.is_full:

@@ -134,6 +134,7 @@ class Pipeline:
         self._accepted: list[Accepted] = []  # readings of the step in hand
         self._lock = asyncio.Lock()
         self._applied = 0  # messages taken from the inbox and applied (or given up) so far
+        self._batch: list[Message] = []  # the ingest step's messages
         self._in_flight: deque[asyncio.Future[list[Delivery]]] = deque()
         self._timer_wake = asyncio.Event()
         self._sleeping_until: datetime | None = None  # the due time the timer loop waits for
@@ -157,18 +158,24 @@ class Pipeline:
         log.info("state_restored devices=%d tracks=%d", len(self.states), len(tracks))
 
     async def run_ingest(self, inbox: Inbox) -> None:
+        """Apply messages as they come, a batch per step. The batch is taken when the step
+        may begin (its lock held and the writes in flight few enough), not when its first
+        message came: what arrives meanwhile joins it, so that the busier the gateway, the
+        larger its steps, and the fixed cost of a step (its timers, its transaction, its
+        hand-overs) is paid once for more messages."""
+        take = functools.partial(self._take_batch, inbox)
         while True:
-            messages = await inbox.take(BATCH_LIMIT)
-            # out of the inbox, not applied yet: a timer step taking the lock first still
-            # counts them as waiting (a close may be in here); `_observe` counts them
-            applied = self._applied + len(messages)
+            await inbox.wait()
+            self._batch = []
             try:
-                await self._step(functools.partial(self._observe, messages), messages)
+                await self._step(self._observe, take)
             except Exception:  # a bug in one batch must not stop ingest
-                log.exception("ingest_step_failed messages=%d", len(messages))
-                self._on_committed(messages)
-            finally:
-                self._applied = applied
+                log.exception("ingest_step_failed messages=%d", len(self._batch))
+                self._on_committed(self._batch)  # counted as applied by `_observe`, first
+
+    def _take_batch(self, inbox: Inbox) -> list[Message]:
+        self._batch = inbox.take_now(BATCH_LIMIT)
+        return self._batch
 
     def follow_clock(self, topic: str) -> None:
         """Take `topic`'s messages as the simulator's clock ticks (event-time mode)."""
@@ -275,7 +282,7 @@ class Pipeline:
                 timeout = flush_in if timeout is None else min(timeout, flush_in)
             await wait_or_timeout(self._timer_wake, timeout)
             try:
-                await self._step(self._tick, [])
+                await self._step(lambda messages, now: self._tick(now), list)
             except Exception:
                 log.exception("timer_step_failed")
                 await asyncio.sleep(1.0)
@@ -301,7 +308,7 @@ class Pipeline:
     # ---- messages ---------------------------------------------------------------------------
 
     def _observe(self, messages: list[Message], now: datetime) -> StepWrite:
-        self._applied += len(messages)  # this step applies them
+        self._applied += len(messages)  # this step applies them (or gives them up)
         step = StepWrite()
         ingest = self._health.ingest
         events: list[AlertEvent] = []
@@ -477,12 +484,20 @@ class Pipeline:
             if self._in_flight and self._in_flight[0] is future:
                 self._in_flight.popleft()
 
-    async def _step(self, work: Callable[[datetime], StepWrite], messages: list[Message]) -> None:
+    async def _step(
+        self,
+        work: Callable[[list[Message], datetime], StepWrite],
+        take: Callable[[], list[Message]],
+    ) -> None:
+        """One step: `take` the messages to apply (none for the timer) once the step may
+        begin, decide it, hand it to the writer, and acknowledge its messages once it is
+        committed."""
         async with self._lock:
             await self._drain(WRITES_IN_FLIGHT - 1)
+            messages = take()
             now = self._now()
             started = time.perf_counter()
-            step = work(now)
+            step = work(messages, now)
             self._health.steps.evaluate.observe(time.perf_counter() - started)
             accepted, self._accepted = self._accepted, []
             written: asyncio.Future[list[Delivery]] | None = None
