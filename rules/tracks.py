@@ -54,9 +54,12 @@ class Track:
 
     def next_at(self) -> datetime | None:
         """The instant this track next needs the engine, if any."""
+        data = self.data
+        if not self.is_raised and "emit_at" not in data:  # the commonest: a due time or none
+            return None if "silent_at" in data else self.due_at
         names = _RAISED_TIMERS if self.is_raised else _PENDING_TIMERS
-        times = [instant(self.data[n]) for n in names if n in self.data]
-        if not self.is_raised and self.due_at is not None and "silent_at" not in self.data:
+        times = [instant(data[n]) for n in names if n in data]
+        if not self.is_raised and self.due_at is not None and "silent_at" not in data:
             times.append(self.due_at)
         return min(times, default=None)
 

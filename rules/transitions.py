@@ -79,9 +79,20 @@ def observe_count(
         if not is_transition:
             return
         track = Track(since_at=at, due_at=None, is_raised=False)
-    times = [t for t in track.data.get("times", []) if instant(t) > at - window]
+    # the counted openings, oldest first: those that left the window drop off the front
+    # (parsing one or two instants, not every one, per report)
+    kept: list[str] = track.data.get("times", [])
+    cutoff = at - window
+    first = 0
+    while first < len(kept) and instant(kept[first]) <= cutoff:
+        first += 1
+    times = kept[first:]
     if is_transition:
-        times = sorted([*times, iso(at)], key=instant)[-(rule.more_than + 1) :]
+        if times and instant(times[-1]) > at:  # a late report: among the others, in order
+            times = sorted([*times, iso(at)], key=instant)
+        else:
+            times.append(iso(at))
+        times = times[-(rule.more_than + 1) :]
     data = {**track.data, "last": value, "times": times}
     if times:
         track.since_at = instant(times[0])

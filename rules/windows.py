@@ -20,6 +20,21 @@ from rules.model import AnyRule, HeldRule, ThresholdRule
 # a window shorter than the hold never lets a condition raise; stop looking after a year
 _MAX_EDGES = 800
 
+# The span last found on each side of a window, per (start, end, timezone): every door
+# opened by day asks when the night window opens next, and the answer is the same until
+# it does. (lo, hi): the window is closed (open) for the whole of [lo, hi), and hi is the
+# first instant from any of them at which it opens (closes).
+_Spans = dict[tuple[time, time, str], tuple[datetime, datetime]]
+_closed_spans: _Spans = {}
+_open_spans: _Spans = {}
+
+
+def _span_end(spans: _Spans, key: tuple[time, time, str], at: datetime) -> datetime | None:
+    span = spans.get(key)
+    if span is not None and span[0] <= at < span[1]:
+        return span[1]
+    return None
+
 
 def is_allowed(rule: AnyRule, at: datetime, tz: ZoneInfo) -> bool:
     """Whether a rule may raise at instant `at` (inside its window, outside quiet hours)."""
@@ -56,8 +71,15 @@ def window_closes_at(rule: AnyRule, at: datetime, tz: ZoneInfo) -> datetime | No
     window = rule.window
     if window is None:
         return None
+    key = (window.start, window.end, tz.key)
+    known = _span_end(_open_spans, key, at)
+    if known is not None:
+        return known
+    is_open = is_in_window(at.astimezone(tz).time(), window.start, window.end)
     for n, edge in enumerate(wall_edges_after(at, (window.start, window.end), tz)):
         if not is_in_window(edge.astimezone(tz).time(), window.start, window.end):
+            if is_open:
+                _open_spans[key] = (at, edge)
             return edge
         if n > _MAX_EDGES:
             break
@@ -101,8 +123,13 @@ def _window_open_from(rule: AnyRule, at: datetime, tz: ZoneInfo) -> datetime | N
     assert window is not None  # noqa: S101  # callers check
     if is_in_window(at.astimezone(tz).time(), window.start, window.end):
         return at
+    key = (window.start, window.end, tz.key)
+    known = _span_end(_closed_spans, key, at)
+    if known is not None:
+        return known
     for n, edge in enumerate(wall_edges_after(at, (window.start, window.end), tz)):
         if is_in_window(edge.astimezone(tz).time(), window.start, window.end):
+            _closed_spans[key] = (at, edge)
             return edge
         if n > _MAX_EDGES:
             break
