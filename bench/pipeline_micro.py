@@ -67,7 +67,7 @@ class _SimClock:
 
 
 class _CaughtUp:
-    def horizon(self, applied: int, now: datetime) -> datetime | None:
+    def horizon(self, now: datetime) -> datetime | None:
         return now
 
 

@@ -24,12 +24,12 @@ _MAX_EDGES = 800
 # opened by day asks when the night window opens next, and the answer is the same until
 # it does. (lo, hi): the window is closed (open) for the whole of [lo, hi), and hi is the
 # first instant from any of them at which it opens (closes).
-_Spans = dict[tuple[time, time, str], tuple[datetime, datetime]]
+_Spans = dict[tuple[time, time, ZoneInfo], tuple[datetime, datetime]]
 _closed_spans: _Spans = {}
 _open_spans: _Spans = {}
 
 
-def _span_end(spans: _Spans, key: tuple[time, time, str], at: datetime) -> datetime | None:
+def _span_end(spans: _Spans, key: tuple[time, time, ZoneInfo], at: datetime) -> datetime | None:
     span = spans.get(key)
     if span is not None and span[0] <= at < span[1]:
         return span[1]
@@ -71,7 +71,7 @@ def window_closes_at(rule: AnyRule, at: datetime, tz: ZoneInfo) -> datetime | No
     window = rule.window
     if window is None:
         return None
-    key = (window.start, window.end, tz.key)
+    key = (window.start, window.end, tz)
     known = _span_end(_open_spans, key, at)
     if known is not None:
         return known
@@ -123,7 +123,7 @@ def _window_open_from(rule: AnyRule, at: datetime, tz: ZoneInfo) -> datetime | N
     assert window is not None  # noqa: S101  # callers check
     if is_in_window(at.astimezone(tz).time(), window.start, window.end):
         return at
-    key = (window.start, window.end, tz.key)
+    key = (window.start, window.end, tz)
     known = _span_end(_closed_spans, key, at)
     if known is not None:
         return known

@@ -86,6 +86,8 @@ class Inbox:
         self._ready = asyncio.Event()
         self._health = health
         self._on_room: list[Callable[[], None]] = []
+        self.received = 0  # messages put in since the start
+        self.taken = 0  # messages taken out since the start
 
     def __len__(self) -> int:
         return len(self._items)
@@ -96,6 +98,7 @@ class Inbox:
 
     def put(self, message: Message) -> None:
         self._items.append(message)
+        self.received += 1
         self._ready.set()
 
     def oldest_received_at(self) -> datetime | None:
@@ -107,11 +110,6 @@ class Inbox:
         self._health.ingest.inbox_full_waits += 1
         self._on_room.append(callback)
 
-    async def take(self, limit: int) -> list[Message]:
-        """Wait for at least one message; return up to `limit` of them, oldest first."""
-        await self.wait()
-        return self.take_now(limit)
-
     async def wait(self) -> None:
         """Until at least one message waits."""
         while not self._items:
@@ -122,6 +120,7 @@ class Inbox:
         """Up to `limit` of the messages waiting, oldest first (maybe none)."""
         out = self._items[:limit]
         del self._items[:limit]
+        self.taken += len(out)
         if self._on_room and not self.is_full:
             waiting, self._on_room = self._on_room, []
             for callback in waiting:
@@ -170,20 +169,20 @@ class MqttIngest:
         self._unacked = 0  # QoS 1 messages taken and not yet acknowledged
         self._link = 0  # counts connections
 
-    def horizon(self, applied: int, now: datetime) -> datetime | None:
-        """The latest instant by which every message that had arrived was applied, given
-        the pipeline has applied the first `applied` handed to the inbox (`Arrivals`);
-        None: none yet. Never from a start or a (re)connect until this connection's
-        marker came (what the broker queued for us while we were away is ahead of it).
-        While not connected nothing arrives: `now` once the inbox is applied, so that
-        timers never wait for a broker that is down."""
+    def horizon(self, now: datetime) -> datetime | None:
+        """The latest instant by which every message that had arrived was applied (what
+        the pipeline took from the inbox is applied: `Arrivals`); None: none yet. Never
+        from a start or a (re)connect until this connection's marker came (what the
+        broker queued for us while we were away is ahead of it). While not connected
+        nothing arrives: `now` once the inbox is empty, so that timers never wait for a
+        broker that is down."""
         if self._sync.is_waiting():
             return None
-        arrivals = self._arrivals
-        if arrivals.is_all_applied(applied) and (self._sock is None or self._is_quiet()):
-            arrivals.drained(now)  # nothing waits anywhere: a drain as of now
+        inbox = self._inbox
+        if not len(inbox) and (self._sock is None or self._is_quiet()):
+            self._arrivals.drained(now, inbox.received)  # nothing waits anywhere: as of now
             return now
-        return arrivals.until(applied)
+        return self._arrivals.until(inbox.taken)
 
     def _is_quiet(self) -> bool:
         """No byte waits to be read, and the broker holds nothing back for us."""
@@ -391,7 +390,7 @@ class MqttIngest:
                 return
             if len(inbox) == before and not self._more_waiting():
                 if self._may_drain():
-                    self._arrivals.drained(self._now)
+                    self._arrivals.drained(self._now, inbox.received)
                 return  # the socket had no more (or only a control packet)
         if self._more_waiting():
             assert self._loop is not None  # noqa: S101
@@ -503,7 +502,6 @@ class MqttIngest:
             self._synced(payload, mid, qos)
             return
         self._unacked += qos == 1
-        self._arrivals.count += 1
         self._inbox.put(Message(topic, payload, self._now, mid, qos, dup, self._link))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
@@ -511,7 +509,6 @@ class MqttIngest:
             self._synced(bytes(message.payload), message.mid, message.qos)
             return
         self._unacked += message.qos == 1
-        self._arrivals.count += 1
         self._inbox.put(
             Message(
                 message.topic,

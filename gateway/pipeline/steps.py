@@ -67,9 +67,9 @@ SKEW_TOLERANCE_S = 2.0  # a device clock off by more is counted as skewed
 
 
 class Ingest(Protocol):
-    def horizon(self, applied: int, now: datetime) -> datetime | None:
-        """The latest instant by which every message that had arrived was applied, given
-        the first `applied` handed to the inbox are (None: none yet)."""
+    def horizon(self, now: datetime) -> datetime | None:
+        """The latest instant by which every message that had arrived was applied, every
+        message taken from the inbox counting as applied (None: none yet)."""
         ...
 
 
@@ -133,7 +133,6 @@ class Pipeline:
         self._ingest = ingest
         self._accepted: list[Accepted] = []  # readings of the step in hand
         self._lock = asyncio.Lock()
-        self._applied = 0  # messages taken from the inbox and applied (or given up) so far
         self._batch: list[Message] = []  # the ingest step's messages
         self._in_flight: deque[asyncio.Future[list[Delivery]]] = deque()
         self._timer_wake = asyncio.Event()
@@ -171,7 +170,7 @@ class Pipeline:
                 await self._step(self._observe, take)
             except Exception:  # a bug in one batch must not stop ingest
                 log.exception("ingest_step_failed messages=%d", len(self._batch))
-                self._on_committed(self._batch)  # counted as applied by `_observe`, first
+                self._on_committed(self._batch)  # given up: gone from the inbox all the same
 
     def _take_batch(self, inbox: Inbox) -> list[Message]:
         self._batch = inbox.take_now(BATCH_LIMIT)
@@ -256,7 +255,7 @@ class Pipeline:
         that had arrived is applied (NOTHING_DUE: not at all)."""
         if self._ingest is None or isinstance(self._clock, EventClock):
             return now
-        horizon = self._ingest.horizon(self._applied, now)
+        horizon = self._ingest.horizon(now)
         return NOTHING_DUE if horizon is None else min(now, horizon)
 
     def _next_due_at(self) -> datetime | None:
@@ -308,7 +307,6 @@ class Pipeline:
     # ---- messages ---------------------------------------------------------------------------
 
     def _observe(self, messages: list[Message], now: datetime) -> StepWrite:
-        self._applied += len(messages)  # this step applies them (or gives them up)
         step = StepWrite()
         ingest = self._health.ingest
         events: list[AlertEvent] = []
@@ -491,7 +489,9 @@ class Pipeline:
     ) -> None:
         """One step: `take` the messages to apply (none for the timer) once the step may
         begin, decide it, hand it to the writer, and acknowledge its messages once it is
-        committed."""
+        committed. Taking and deciding run in one stretch, with no await between them: a
+        message out of the inbox is applied before anything else runs (`Ingest.horizon`
+        counts on it)."""
         async with self._lock:
             await self._drain(WRITES_IN_FLIGHT - 1)
             messages = take()

@@ -1,4 +1,5 @@
-"""The hand-over from MQTT reading to the pipeline: order, batches, and a full inbox."""
+"""The hand-over from MQTT reading to the pipeline: order, batches, the counts the timer
+horizon reads, and a full inbox."""
 
 from __future__ import annotations
 
@@ -16,23 +17,22 @@ def message(n: int) -> Message:
 
 
 def test_messages_are_taken_oldest_first_in_batches_of_at_most_the_limit() -> None:
-    async def run() -> list[list[int]]:
-        inbox = Inbox(100, Health())
-        for n in range(1, 8):
-            inbox.put(message(n))
-        return [[m.mid for m in await inbox.take(3)] for _ in range(3)]
-
-    assert asyncio.run(run()) == [[1, 2, 3], [4, 5, 6], [7]]
+    inbox = Inbox(100, Health())
+    for n in range(1, 8):
+        inbox.put(message(n))
+    assert [[m.mid for m in inbox.take_now(3)] for _ in range(4)] == [[1, 2, 3], [4, 5, 6], [7], []]
+    assert (inbox.received, inbox.taken) == (7, 7)
 
 
-def test_take_waits_for_the_first_message() -> None:
+def test_wait_returns_once_the_first_message_comes() -> None:
     async def run() -> list[int]:
         inbox = Inbox(100, Health())
-        taker = asyncio.create_task(inbox.take(10))
+        waiter = asyncio.create_task(inbox.wait())
         await asyncio.sleep(0.01)
-        assert not taker.done()
+        assert not waiter.done()
         inbox.put(message(1))
-        return [m.mid for m in await asyncio.wait_for(taker, 1)]
+        await asyncio.wait_for(waiter, 1)
+        return [m.mid for m in inbox.take_now(10)]
 
     assert asyncio.run(run()) == [1]
 
@@ -47,7 +47,7 @@ def test_a_full_inbox_counts_the_pause_and_resumes_reading_once_taken_from() -> 
         assert inbox.is_full
         inbox.when_room(lambda: calls.append("resumed"))
         assert calls == []  # still full: reading stays paused
-        await inbox.take(2)
+        inbox.take_now(2)
         return health.ingest.inbox_full_waits, calls
 
     assert asyncio.run(run()) == (1, ["resumed"])

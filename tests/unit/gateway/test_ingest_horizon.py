@@ -15,22 +15,14 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def arrive(arrivals: Arrivals, n: int) -> None:
-    arrivals.count += n
-
-
 def test_nothing_may_fire_before_a_first_drain() -> None:
-    arrivals = Arrivals()
-    arrive(arrivals, 5)
-    assert arrivals.until(5) is None
+    assert Arrivals().until(5) is None
 
 
 def test_a_drain_counts_once_every_message_read_before_it_is_applied() -> None:
     arrivals = Arrivals()
-    arrive(arrivals, 10)
-    arrivals.drained(at(1))  # messages 1-10 arrived before 1 s
-    arrive(arrivals, 10)  # 11-20 arrived after it, still waiting
-    arrivals.drained(at(2))
+    arrivals.drained(at(1), received=10)  # messages 1-10 arrived before 1 s
+    arrivals.drained(at(2), received=20)  # 11-20 after it, still in the inbox
     assert arrivals.until(9) is None  # the 10th, read before 1 s, may be the close
     assert arrivals.until(10) == at(1)  # the inbox is not empty, yet timers due by 1 s go
     assert arrivals.until(19) == at(1)
@@ -40,8 +32,7 @@ def test_a_drain_counts_once_every_message_read_before_it_is_applied() -> None:
 def test_the_horizon_never_moves_back_and_forgets_overtaken_drains() -> None:
     arrivals = Arrivals()
     for second in range(1, 6):
-        arrive(arrivals, 100)
-        arrivals.drained(at(second))
+        arrivals.drained(at(second), received=100 * second)
     assert arrivals.until(300) == at(3)
     assert arrivals.until(300) == at(3)  # asked again: the same
     assert arrivals.until(500) == at(5)
@@ -50,17 +41,9 @@ def test_the_horizon_never_moves_back_and_forgets_overtaken_drains() -> None:
 
 def test_drains_with_nothing_new_are_one_drain_moved_later() -> None:
     arrivals = Arrivals()
-    arrive(arrivals, 3)
     for second in range(1, 100):
-        arrivals.drained(at(second))
+        arrivals.drained(at(second), received=3)
     assert len(arrivals._drains) == 1
     assert arrivals.until(3) == at(99)
-    arrivals.drained(at(50))  # an older read's stamp does not move it back
+    arrivals.drained(at(50), received=3)  # an older read's stamp does not move it back
     assert arrivals.until(3) == at(99)
-
-
-def test_all_applied_is_by_count() -> None:
-    arrivals = Arrivals()
-    arrive(arrivals, 4)
-    assert not arrivals.is_all_applied(3)
-    assert arrivals.is_all_applied(4)
