@@ -32,10 +32,10 @@ from typing import Any
 import httpx
 import yaml
 
-from bench.gateway_run import REPO, Gateway, free_port, shipped_rules
+from bench.gateway_run import REPO, Gateway, shipped_rules
 from bench.procstat import rss_mb
 from gateway.city.store import CityStore
-from gateway.runtime.broker import LocalBroker
+from gateway.runtime.broker import LocalBroker, free_port
 from tests.cityrig import Postgres, bridge_config
 
 CITY_TOKEN = "bench-city-token-not-a-secret"  # noqa: S105  # a throwaway city on 127.0.0.1

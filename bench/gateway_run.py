@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from gateway.runtime.broker import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "bench-admin-token-not-a-secret"  # noqa: S105  # a throwaway gateway on 127.0.0.1
@@ -29,13 +30,6 @@ rules:
     severity: warning
     title: {{zh: 门未关闭, en: Door left open}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def shipped_rules(folder: Path, hold_s: float) -> Path:

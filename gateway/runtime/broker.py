@@ -5,10 +5,12 @@ Used by `gridgate demo` when no broker is configured, and by the tests' fixtures
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,11 +21,62 @@ class BrokerError(Exception):
     pass
 
 
+# Ports are handed out below the kernel's ephemeral range, so an outgoing connection never
+# takes a port a server here was given (and gives up for a moment when it restarts).
+PORTS_FROM = 20000
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LOCKS = Path(tempfile.gettempdir()) / "gridgate-ports"
+_held: dict[int, int] = {}  # port -> fd of its lock file, held until this process exits
+_cursor: list[int] = []
+
+
+def _ports_below() -> int:
+    try:
+        return int(_EPHEMERAL.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A port on 127.0.0.1 that no other caller of free_port on this machine holds.
+
+    Each port is claimed with a lock file that this process keeps until it exits, and is
+    never handed out twice by it: a server stopped and started again on its port (a broker
+    restart, a gateway restart) finds the port still its own.
+    """
+    low, high = PORTS_FROM, _ports_below()
+    if high - low < 100:
+        low, high = 1024, high
+    span = high - low
+    if not _cursor:
+        _cursor.append(os.getpid() * 7919 % span)  # processes started together start apart
+    _LOCKS.mkdir(parents=True, exist_ok=True)
+    for _ in range(span):
+        port = low + _cursor[0] % span
+        _cursor[0] += 1
+        if port in _held:
+            continue
+        fd = os.open(_LOCKS / str(port), os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if _bindable(port):
+            _held[port] = fd
+            return port
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    raise BrokerError(f"no free port on 127.0.0.1 between {low} and {high}")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _accepts(port: int) -> bool:
