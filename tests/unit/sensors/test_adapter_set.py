@@ -73,6 +73,41 @@ def test_a_topic_no_pattern_matches_is_a_bad_topic_of_no_adapter(topic: str) -> 
     assert (result.adapter, result.reason) == ("none", RejectReason.BAD_TOPIC)
 
 
+LEADING_PLACEHOLDER = """\
+name: leading
+description: a format whose topics begin with the device id
+topics:
+  - pattern: "{device_id}/acme7/report"
+kind: door
+fields:
+  open: {from: state, map: {"1": true, "0": false}}
+"""
+
+
+def test_a_pattern_that_begins_with_a_placeholder_is_found_beside_prefixed_ones(
+    tmp_path: Path,
+) -> None:
+    """Topics are looked up by their first level; a pattern without a literal one still
+    gets every topic that fits it, and topics with a vendor's prefix still get theirs."""
+    folder = tmp_path / "adapters"
+    folder.mkdir()
+    (folder / "vendor.yaml").write_text(VENDOR, encoding="utf-8")
+    (folder / "leading.yaml").write_text(LEADING_PLACEHOLDER, encoding="utf-8")
+    # alone: a shipped adapter claiming `zigbee2mqtt/#` overlaps any leading placeholder
+    native = NativeAdapter(topic_root="gridgate")
+    adapters = AdapterSet.of_paths(native, [folder / "vendor.yaml", folder / "leading.yaml"])
+    payload = json.dumps({"state": "1"}).encode()
+
+    leading = adapters.adapt("d7/acme7/report", payload, RECEIVED_AT, registry)
+    # its first level is a vendor's prefix, the rest fits the leading pattern
+    crossing = adapters.adapt("vendor/acme7/report", payload, RECEIVED_AT, registry)
+    prefixed = adapters.adapt("vendor/d8/state", payload, RECEIVED_AT, registry)
+
+    found = [r.device_id if isinstance(r, Reading) else r for r in (leading, crossing, prefixed)]
+    assert found == ["d7", "vendor", "d8"]
+    assert adapters.name_for("d7/acme7/report") == "leading"
+
+
 def test_names_list_native_first_then_each_adapter() -> None:
     names = AdapterSet.load().names
 
