@@ -38,14 +38,20 @@ class Registry:
         self.site = site
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
-        devices = dict(site.devices)
-        for record in added:
-            try:
-                devices[record.device_id] = self._place(record, devices, replacing=False)
-            except (InvalidDevice, DeviceConflict) as exc:
-                # the site file changed under a device added earlier: keep running, say so
-                log.warning("registry_device_skipped device_id=%s reason=%s", record.device_id, exc)
-        self._devices: Mapping[str, Placement] = devices
+        # the site's own mapping until a device is added (a copy is 4 MB at 100,000 devices);
+        # changes replace the mapping, never edit it
+        self._devices: Mapping[str, Placement] = site.devices
+        if added:
+            devices = dict(site.devices)
+            for record in added:
+                try:
+                    devices[record.device_id] = self._place(record, devices, replacing=False)
+                except (InvalidDevice, DeviceConflict) as exc:
+                    # the site file changed under a device added earlier: keep running, say so
+                    log.warning(
+                        "registry_device_skipped device_id=%s reason=%s", record.device_id, exc
+                    )
+            self._devices = devices
 
     @property
     def devices(self) -> Mapping[str, Placement]:
