@@ -73,7 +73,7 @@ def read_readings(path: Path) -> list[Reading]:
 def read_where(path: Path) -> dict[str, Where]:
     data = json.loads(path.read_text(encoding="utf-8"))
     return {
-        device_id: Where(
+        device_id: Where.on(
             device_id=device_id,
             kind=Kind(place["kind"]),
             name=place.get("name"),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gateway.errors import DeviceConflict, DeviceNotFound, InvalidDevice
 from gateway.places.site import Mount, Placement, Site, mount_for
-from rules.scope import Where
+from rules.scope import Step, Where
 from sensors.kinds import PLACED_KINDS, Kind
 from sensors.native import DEVICE_ID_PATTERN
 
@@ -66,19 +66,22 @@ class Registry:
 
     def where(self) -> dict[str, Where]:
         """Every device's place as the rule engine reads it (a district's worth of devices:
-        one path per node and one (level, id, name) per node, shared)."""
-        paths: dict[str, tuple[tuple[str, str, str], ...]] = {}
-        steps: dict[str, tuple[str, str, str]] = {}
+        the steps above a device's node are one tuple per parent node, shared)."""
+        ups: dict[str, tuple[Step, ...]] = {}
+        steps: dict[str, Step] = {}
         out: dict[str, Where] = {}
         for p in self._devices.values():
-            node_id = p.location[-1].id
-            path = paths.get(node_id)
-            if path is None:
-                path = paths[node_id] = tuple(
+            *above, node = p.location
+            parent_id = above[-1].id if above else ""
+            up = ups.get(parent_id)
+            if up is None:
+                up = ups[parent_id] = tuple(
                     steps.get(n.id) or steps.setdefault(n.id, (n.level.value, n.id, n.name))
-                    for n in p.location
+                    for n in above
                 )
-            out[p.device_id] = Where(p.device_id, p.kind, p.name, path, p.tags)
+            out[p.device_id] = Where(
+                p.device_id, p.kind, p.name, up, node.level.value, node.id, node.name, p.tags
+            )
         return out
 
     def is_from_site(self, device_id: str) -> bool:

@@ -52,7 +52,7 @@ def place(
         ("building", building, f"{building[1:]}号楼"),
         ("unit", f"{building}-{unit}", f"{unit[1:]}"),
     )
-    return Where(device_id, kind, name, path, frozenset(tags))
+    return Where.on(device_id, kind, name, path, frozenset(tags))
 
 
 def scheduler(engine: Engine, now: datetime, until: datetime) -> list[AlertEvent]:
