@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sensors.declared import DeclaredAdapter, KindOf
+from sensors.declared import DeclaredAdapter, KindOf, Route
 from sensors.errors import FileError, Problem
 from sensors.load import folder_paths, load_adapter, shipped_paths
 from sensors.native import VERSION, NativeAdapter
@@ -122,10 +122,21 @@ class AdapterSet:
         if topic.startswith(self._native_prefix):
             return self.native.name
         levels = topic.split("/")
-        named = next((a.name for a in self.declared if a.route(levels) is not None), None)
-        if named is not None:
-            return named
+        routed = self._route(levels)
+        if routed is not None:
+            return routed[0].name
         return next((a.name for a in self.declared if a.is_unmatched(levels)), NO_ADAPTER)
+
+    def _route(
+        self, levels: list[str]
+    ) -> tuple[DeclaredAdapter, tuple[Route, dict[str, str]]] | None:
+        """The adapter whose pattern fits `levels`, with the route and its placeholders'
+        values; patterns never overlap (loading refuses it), so at most one fits."""
+        for adapter in self._by_prefix.get(levels[0], self._any_prefix):
+            found = adapter.route(levels)
+            if found is not None:
+                return adapter, found
+        return None
 
     def adapt(
         self, topic: str, payload: bytes, received_at: datetime, kind_of: KindOf
@@ -133,11 +144,9 @@ class AdapterSet:
         if topic.startswith(self._native_prefix):
             return self.native.adapt(topic, payload, received_at)
         levels = topic.split("/")
-        # patterns never overlap (loading refuses it): at most one adapter matches
-        for adapter in self._by_prefix.get(levels[0], self._any_prefix):
-            found = adapter.route(levels)
-            if found is None:
-                continue
+        routed = self._route(levels)
+        if routed is not None:
+            adapter, found = routed
             problem = adapter.topic_problem(levels, found[1])
             if problem is not None:
                 return Rejection(

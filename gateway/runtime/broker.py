@@ -44,9 +44,8 @@ def free_port() -> int:
     never handed out twice by it: a server stopped and started again on its port (a broker
     restart, a gateway restart) finds the port still its own.
     """
-    low, high = PORTS_FROM, _ports_below()
-    if high - low < 100:
-        low, high = 1024, high
+    high = _ports_below()
+    low = PORTS_FROM if high - PORTS_FROM >= 100 else 1024
     span = high - low
     if not _cursor:
         _cursor.append(os.getpid() * 7919 % span)  # processes started together start apart
