@@ -37,7 +37,7 @@ from rules.model import (
     ThresholdRule,
 )
 from rules.scope import Where
-from rules.tracks import AlertEvent, EventType, Track, TrackKey
+from rules.tracks import AlertEvent, EventType, Track, TrackKey, shared_data
 from rules.transitions import (
     fire,
     observe_count,
@@ -68,7 +68,9 @@ class Engine:
         self._tz = tz
         self._led = Ledger(tz)
         self._groups = Groups()
-        self._where: dict[str, Where] = dict(where or {})
+        # kept as given, not copied (a district's worth of devices): the caller hands over a
+        # new mapping through set_where rather than changing this one
+        self._where: Mapping[str, Where] = where if where is not None else {}
         self._pending_clears: list[tuple[AnyRule, TrackKey, Track]] = []
         self._load(rules)
 
@@ -100,9 +102,6 @@ class Engine:
             for rule in self._rules.values()
             if not isinstance(rule, NodeOfflineRule)
         }
-        for groups in self._groups.of_member.values():
-            for group in groups:
-                group.silent.clear()
         self._groups.build(
             self._node_rules, self._rules, self._where, self._covers, self._led.node_where
         )
@@ -111,7 +110,7 @@ class Engine:
 
     def set_where(self, where: Mapping[str, Where]) -> None:
         """Devices added, moved or removed at run time; alerts of devices gone are cleared."""
-        self._where = dict(where)
+        self._where = where
         self._reindex()
         self._prune()
 
@@ -318,14 +317,20 @@ class Engine:
         """Watch listed devices not heard of yet: silent or idle since `now`."""
         self._needs_arming = False
         for rule, device_id in self._arming_work():
+            kind = self._where[device_id].kind
             if isinstance(rule, AbsenceRule):
-                wait = rule.silent_for(self._where[device_id].kind)
+                wait = rule.silent_for(kind)
                 if wait is None:
                     continue
+                # what the device's first report of its kind will say: that report moves
+                # this track on in place instead of replacing it
+                data = shared_data({"kind": kind.value})
             else:
                 wait = rule.idle_s
+                data = shared_data({})
             due = allowed_from(rule, now + timedelta(seconds=wait), self._tz)
-            self._led.put((rule.id, device_id), Track(since_at=now, due_at=due, is_raised=False))
+            track = Track(since_at=now, due_at=due, is_raised=False, data=data)
+            self._led.put((rule.id, device_id), track)
 
     # ---- persistence -----------------------------------------------------------------
 

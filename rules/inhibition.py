@@ -13,7 +13,6 @@ alert clears. A device's alert raised inhibited stays so until it clears.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,8 +53,16 @@ class Group:
 
 
 class Groups:
+    """Which node groups a device's offline watch belongs to, found from its place: per
+    absence rule, the levels its node rules watch and the group of each node there (no
+    table entry per device)."""
+
     def __init__(self) -> None:
-        self.of_member: dict[TrackKey, tuple[Group, ...]] = {}
+        # absence rule id -> [(level, node id -> group)], one entry per node rule
+        self._by_rule: dict[str, list[tuple[str, dict[str, Group]]]] = {}
+        self._where: Mapping[str, Where] = {}
+        self._covers: Callable[[AnyRule, str], bool] = lambda _rule, _device_id: False
+        self._rules: Mapping[str, AnyRule] = {}
 
     def build(
         self,
@@ -65,42 +72,51 @@ class Groups:
         covers: Callable[[AnyRule, str], bool],
         node_where: dict[str, Where],
     ) -> None:
-        """Index which devices each node rule groups (from the site), and name the nodes."""
-        members: defaultdict[TrackKey, list[Group]] = defaultdict(list)
+        """Count the devices each node rule groups (from the site), and name the nodes."""
+        self._by_rule = {}
+        self._where, self._covers, self._rules = where, covers, rules
         node_where.clear()
         for node_rule in node_rules:
             absence = rules[node_rule.of]
-            groups: dict[str, tuple[Group, list[str], Where]] = {}
+            groups: dict[str, tuple[Group, Where]] = {}
             for device_id, place in where.items():
                 node = place.node_at(node_rule.level)
                 if node is None or not covers(absence, device_id):
                     continue
                 if node[0] not in groups:
                     kind = node_rule.single_kind or Kind.AVAILABILITY
-                    node_place = place.up_to(node[0], kind)
-                    groups[node[0]] = (Group(node_rule, node[0]), [], node_place)
-                group, devices, _ = groups[node[0]]
-                group.total += 1
-                devices.append(device_id)
-            for group, devices, node_place in groups.values():
+                    groups[node[0]] = (Group(node_rule, node[0]), place.up_to(node[0], kind))
+                groups[node[0]][0].total += 1
+            by_node: dict[str, Group] = {}
+            for node_id, (group, node_place) in groups.items():
                 if not group.can_go_silent_together:
                     continue  # too few devices: theirs are raised when due, not held back
-                node_where.setdefault(group.node_id, node_place)
-                for device_id in devices:
-                    members[(absence.id, device_id)].append(group)
-        # the devices of one building share one tuple of groups
-        shared: dict[tuple[int, ...], tuple[Group, ...]] = {}
-        self.of_member = {
-            key: shared.setdefault(tuple(id(g) for g in found), tuple(found))
-            for key, found in members.items()
-        }
+                node_where.setdefault(node_id, node_place)
+                by_node[node_id] = group
+            if by_node:
+                self._by_rule.setdefault(absence.id, []).append((node_rule.level, by_node))
+
+    def of(self, key: TrackKey) -> tuple[Group, ...]:
+        """The groups the watch `key` (absence rule, device) counts in."""
+        levels = self._by_rule.get(key[0])
+        where = self._where.get(key[1]) if levels else None
+        if levels is None or where is None or not self._covers(self._rules[key[0]], key[1]):
+            return ()
+        found: list[Group] = []
+        for level, by_node in levels:
+            node = where.node_at(level)
+            group = by_node.get(node[0]) if node is not None else None
+            if group is not None:
+                found.append(group)
+        return tuple(found)
 
     def refill(self, tracks: Mapping[TrackKey, Track]) -> None:
         """Put back the silent devices known from tracks (after restore or a rebuild)."""
-        for key, groups in self.of_member.items():
-            track = tracks.get(key)
-            if track is not None and "silent_at" in track.data:
-                for group in groups:
+        if not self._by_rule:
+            return
+        for key, track in tracks.items():
+            if key[0] in self._by_rule and "silent_at" in track.data:
+                for group in self.of(key):
                     group.silent[key[1]] = instant(track.data["silent_at"])
 
 
@@ -156,7 +172,7 @@ def go_silent(
 ) -> None:
     """The device went silent at `silent_at`: raise, or wait for its node to decide."""
     track.data = {**track.data, "silent_at": iso(silent_at), "cause": cause}
-    members = groups.of_member.get(key, ())
+    members = groups.of(key)
     if not members:
         led.raise_alert(rule, key, track, now, silent_at)
         return
@@ -204,7 +220,7 @@ def back(
     led: Ledger, groups: Groups, rule: AbsenceRule, key: TrackKey, track: Track, at: datetime
 ) -> None:
     """The device reported again at `at`: clear its alert and maybe its node's."""
-    for group in groups.of_member.get(key, ()):
+    for group in groups.of(key):
         group.silent.pop(key[1], None)
         node_key = (group.rule.id, group.node_id)
         node_track = led.tracks.get(node_key)

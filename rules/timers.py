@@ -1,11 +1,13 @@
 """Due times in a heap: one pending instant per key; `pop` touches only what is due.
 
-`_due` holds each key's true instant; the heap holds, per key, one entry at an instant no
-later than it (`_queued`). Moving a key later (an offline watch that every report pushes
-back) changes `_due` only: its entry surfaces at the old instant and goes back in at the
-true one, once, instead of a heap push per report. Moving a key earlier pushes a new entry
-and leaves the old one to be skipped when it surfaces. When skipped entries outnumber live
-ones the heap is rebuilt.
+`_due` holds each key's true instant; the heap holds, for every key in `_due`, at least one
+entry at an instant no later than it. Moving a key later (an offline watch that every report
+pushes back) changes `_due` only: its entry surfaces at the old instant and goes back in at
+the true one, once, instead of a heap push per report. Moving a key earlier, or scheduling
+it anew, pushes an entry; entries left behind (superseded, cancelled, a second one for the
+same instant) are skipped when they surface, because only an entry at its key's true
+instant is live, and popping the key unschedules it. When entries outnumber keys twice over
+the heap is rebuilt from `_due`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ _COMPACT_SLACK = 1024
 class Timers(Generic[K]):
     def __init__(self) -> None:
         self._due: dict[K, datetime] = {}
-        self._queued: dict[K, datetime] = {}  # the instant of the key's live entry
         self._heap: list[tuple[datetime, K]] = []
 
     def __len__(self) -> int:
@@ -32,58 +33,51 @@ class Timers(Generic[K]):
 
     def set(self, key: K, due_at: datetime | None) -> None:
         """Schedule `key` at `due_at` (replacing any earlier instant); None cancels."""
+        due = self._due
         if due_at is None:
-            self._due.pop(key, None)
+            due.pop(key, None)
             return
-        self._due[key] = due_at
-        queued = self._queued.get(key)
-        if queued is not None and queued <= due_at:
-            return  # its entry surfaces first and goes back in at due_at
-        self._push(key, due_at)
-        if len(self._heap) > 2 * len(self._queued) + _COMPACT_SLACK:
-            self._heap = [(at, k) for k, at in self._queued.items()]
+        old = due.get(key)
+        due[key] = due_at
+        if old is not None and old <= due_at:
+            return  # an entry at `old` or before surfaces first and goes back in at due_at
+        heap = self._heap
+        heapq.heappush(heap, (due_at, key))
+        if len(heap) > 2 * len(due) + _COMPACT_SLACK:
+            self._heap = [(at, k) for k, at in due.items()]
             heapq.heapify(self._heap)
 
     def due_of(self, key: K) -> datetime | None:
         """The instant `key` is scheduled at (None: not scheduled)."""
         return self._due.get(key)
 
-    def _push(self, key: K, at: datetime) -> None:
-        self._queued[key] = at
-        heapq.heappush(self._heap, (at, key))
-
-    def _settle(self) -> tuple[datetime, K] | None:
-        """Bring the heap's top to a live entry at its key's true instant; that entry."""
+    def _settle(self) -> datetime | None:
+        """Bring the heap's top to a live entry (at its key's true instant); its instant."""
         heap = self._heap
+        due = self._due
         while heap:
             at, key = heap[0]
-            if self._queued.get(key) != at:
-                heapq.heappop(heap)  # superseded by an earlier entry
-                continue
-            due = self._due.get(key)
-            if due == at:
-                return at, key
-            heapq.heappop(heap)
-            del self._queued[key]
-            if due is not None:  # moved later since it went in
-                self._push(key, due)
+            true = due.get(key)
+            if true == at:
+                return at
+            if true is None:
+                heapq.heappop(heap)  # cancelled, or popped through another entry
+            else:  # moved later since it went in
+                heapq.heapreplace(heap, (true, key))
         return None
 
     def next_at(self) -> datetime | None:
-        top = self._settle()
-        return None if top is None else top[0]
+        return self._settle()
 
     def pop(self, now: datetime) -> K | None:
         """The key of the earliest timer due by `now`, unscheduled; None if nothing is due."""
         top = self._settle()
-        if top is None or top[0] > now:
+        if top is None or top > now:
             return None
         _, key = heapq.heappop(self._heap)
-        del self._queued[key]
         del self._due[key]
         return key
 
     def clear(self) -> None:
         self._due.clear()
-        self._queued.clear()
         self._heap.clear()

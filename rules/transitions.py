@@ -22,7 +22,7 @@ from rules.model import (
     NodeOfflineRule,
     ThresholdRule,
 )
-from rules.tracks import Track, TrackKey, instant, iso
+from rules.tracks import Track, TrackKey, instant, iso, shared_data
 from rules.windows import allowed_from, raise_due
 from sensors.reading import Reading
 
@@ -127,7 +127,8 @@ def observe_inactivity(
         if track is not None and track.is_raised:
             led.clear_alert(rule, key, track, at, keep=True)
         due = allowed_from(rule, at + timedelta(seconds=rule.idle_s), led.tz)
-        led.put(key, Track(since_at=at, due_at=due, is_raised=False, data={"last": value}))
+        data = shared_data({"last": value})  # an opening: `{"last": true}`, shared
+        led.put(key, Track(since_at=at, due_at=due, is_raised=False, data=data))
     elif last != value:
         track.data = {**track.data, "last": value}
         led.put(key, track)

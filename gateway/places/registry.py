@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gateway.errors import DeviceConflict, DeviceNotFound, InvalidDevice
 from gateway.places.site import Mount, Placement, Site, mount_for
-from rules.scope import Step, Where
+from rules.scope import Where
 from sensors.kinds import PLACED_KINDS, Kind
 from sensors.native import DEVICE_ID_PATTERN
 
@@ -64,25 +64,10 @@ class Registry:
         placement = self._devices.get(device_id)
         return None if placement is None else placement.kind
 
-    def where(self) -> dict[str, Where]:
-        """Every device's place as the rule engine reads it (a district's worth of devices:
-        the steps above a device's node are one tuple per parent node, shared)."""
-        ups: dict[str, tuple[Step, ...]] = {}
-        steps: dict[str, Step] = {}
-        out: dict[str, Where] = {}
-        for p in self._devices.values():
-            *above, node = p.location
-            parent_id = above[-1].id if above else ""
-            up = ups.get(parent_id)
-            if up is None:
-                up = ups[parent_id] = tuple(
-                    steps.get(n.id) or steps.setdefault(n.id, (n.level.value, n.id, n.name))
-                    for n in above
-                )
-            out[p.device_id] = Where(
-                p.device_id, p.kind, p.name, up, node.level.value, node.id, node.name, p.tags
-            )
-        return out
+    def where(self) -> Mapping[str, Where]:
+        """Every device's place as the rule engine reads it: a placement is a Where, so
+        this is the mapping itself (changes replace it, never edit it)."""
+        return self._devices
 
     def is_from_site(self, device_id: str) -> bool:
         return device_id in self.site.devices
@@ -111,7 +96,7 @@ class Registry:
         mount = mount_for(record.kind, location[-1].level)
         if not isinstance(mount, Mount):
             raise InvalidDevice(record.device_id, mount)
-        return Placement(record.device_id, record.kind, record.name, location, mount)
+        return Placement.at(record.device_id, record.kind, record.name, location, mount)
 
     def put(self, placements: list[Placement]) -> None:
         """Add or replace devices already checked."""

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rules.scope import Step, Where
 from sensors.errors import FileError, Problem
 from sensors.kinds import PLACED_KINDS, Kind
 from sensors.native import DEVICE_ID_PATTERN
@@ -168,16 +169,36 @@ _LEVEL_MOUNTS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """One device, where it stands, and the path from the district down to that node."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement(Where):
+    """One device, where it stands, and the path from the district down to that node.
 
-    device_id: str
-    kind: Kind
-    name: str | None
+    It is the rule engine's `Where` too (the steps above its node, that node's strings),
+    so a district's devices are one object each, not a placement and a copy for the
+    engine. Build one with `Placement.at`."""
+
     location: tuple[Node, ...]
     mount: Mount
-    tags: frozenset[str] = frozenset()
+
+    @classmethod
+    def at(
+        cls,
+        device_id: str,
+        kind: Kind,
+        name: str | None,
+        location: tuple[Node, ...],
+        mount: Mount,
+        tags: frozenset[str] = NO_TAGS,
+        ups: Ups | None = None,
+    ) -> Placement:
+        """A device on `location`'s last node. `ups`: steps already built for the nodes
+        above (a site's devices share one tuple per parent node)."""
+        *above, node = location
+        up = _up_of(tuple(above), ups if ups is not None else Ups())
+        return cls(
+            device_id, kind, name, up, node.level.value, node.id, node.name, tags,
+            location=location, mount=mount,
+        )  # fmt: skip
 
     @property
     def node(self) -> Node:
@@ -192,6 +213,25 @@ class Placement:
 
     def node_ids(self) -> tuple[str, ...]:
         return tuple(n.id for n in self.location)
+
+
+@dataclass
+class Ups:
+    """Steps built so far, by node id, and the tuples above each parent node."""
+
+    steps: dict[str, Step] = field(default_factory=dict)
+    above: dict[str, tuple[Step, ...]] = field(default_factory=dict)
+
+
+def _up_of(above: tuple[Node, ...], ups: Ups) -> tuple[Step, ...]:
+    parent_id = above[-1].id if above else ""
+    up = ups.above.get(parent_id)
+    if up is None:
+        up = ups.above[parent_id] = tuple(
+            ups.steps.get(n.id) or ups.steps.setdefault(n.id, (n.level.value, n.id, n.name))
+            for n in above
+        )
+    return up
 
 
 @dataclass(frozen=True)
@@ -245,7 +285,7 @@ def node_placement(site: Site, node_id: str, kind: Kind) -> Placement | None:
     if location is None:
         return None
     mount = _LEVEL_MOUNTS.get(location[-1].level, Mount.GROUNDS)
-    return Placement(node_id, kind, None, location, mount)
+    return Placement.at(node_id, kind, None, location, mount)
 
 
 def mount_for(kind: Kind, level: Level) -> Mount | str:
@@ -266,6 +306,7 @@ def compile_site(spec: SiteFile, path: Path | None, lines: Mapping[Loc, int]) ->
     problems: list[Problem] = []
     nodes: dict[str, tuple[Node, ...]] = {}
     devices: dict[str, Placement] = {}
+    ups = Ups()
     for loc, location, device_specs in _walk(spec):
         node = location[-1]
         if node.id in nodes:
@@ -291,13 +332,14 @@ def compile_site(spec: SiteFile, path: Path | None, lines: Mapping[Loc, int]) ->
                     Problem(line_of(lines, (*d_loc, "id")), device.id, "device id is used twice")
                 )
                 continue
-            devices[device.id] = Placement(
+            devices[device.id] = Placement.at(
                 device.id,
                 device.kind,
                 None if device.name is None else sys.intern(device.name),
                 location,
                 mount,
                 frozenset(device.tags) if device.tags else NO_TAGS,
+                ups,
             )
     if problems:
         raise FileError(path or "<site>", problems)

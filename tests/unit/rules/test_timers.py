@@ -74,3 +74,43 @@ def test_many_moves_later_do_not_grow_the_heap() -> None:
         device = rng.randrange(1000)
         timers.set(("offline", f"door-{device}"), at(3600 + report / 10))
     assert len(timers._heap) <= 1000  # the point of the design
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["set", "pop"]),
+            st.integers(0, 4),
+            st.one_of(st.none(), st.integers(0, 60)),
+        ),
+        max_size=80,
+    )
+)
+def test_sets_and_pops_interleaved_follow_the_last_instant_of_each_key(
+    ops: list[tuple[str, int, int | None]],
+) -> None:
+    """Against a plain dict: a pop gives the earliest key due (ties by key), exactly once,
+    however keys were moved, cancelled and set again in between."""
+    timers: Timers[tuple[str, str]] = Timers()
+    model: dict[tuple[str, str], int] = {}
+    now = 0
+    for op, k, s in ops:
+        key = ("rule", f"dev-{k}")
+        if op == "set":
+            due = None if s is None else now + s
+            timers.set(key, None if due is None else at(due))
+            if due is None:
+                model.pop(key, None)
+            else:
+                model[key] = due
+        else:
+            now += k
+            due_now = sorted((s_, key_) for key_, s_ in model.items() if s_ <= now)
+            expected = due_now[0][1] if due_now else None
+            assert timers.pop(at(now)) == expected
+            if expected is not None:
+                del model[expected]
+        nxt = min(model.values(), default=None)
+        assert timers.next_at() == (None if nxt is None else at(nxt))
+        assert len(timers) == len(model)
