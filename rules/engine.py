@@ -36,7 +36,7 @@ from rules.model import (
     RuleFile,
     ThresholdRule,
 )
-from rules.scope import Where
+from rules.scope import Scope, Where
 from rules.tracks import AlertEvent, EventType, Track, TrackKey, shared_data
 from rules.transitions import (
     fire,
@@ -48,6 +48,8 @@ from rules.transitions import (
 from rules.windows import allowed_from
 from sensors.kinds import KINDS, Kind
 from sensors.reading import FieldValue, Reading
+
+_Scoped = tuple[tuple[int, Scope], ...]  # a rule's bit in a rule list, its scope
 
 # what `restore` needs of a device's state: its kind, fields, and when its state changed
 DeviceFacts = tuple[Kind, Mapping[str, FieldValue], datetime | None]
@@ -89,13 +91,13 @@ class Engine:
 
     def _reindex(self) -> None:
         self._led.where = self._where
-        # kind of reading -> device id -> the rules it goes to (no tuple key per device)
-        self._applicable: dict[
-            Kind, dict[str, tuple[tuple[AnyRule, _Handler, str | None], ...]]
-        ] = {}
-        # a district's devices fall under a handful of distinct rule lists: one tuple each
+        # (kind of reading, kind of device, listed?) -> the rules those kinds go to, and
+        # which of them have a scope (a set bit each); (that key, the bits of the scoped
+        # rules covering a device) -> the rules: a handful of tuples for a whole district,
+        # no entry per device
+        self._by_kinds: dict[tuple[Kind, Kind, bool], tuple[tuple[str, ...], _Scoped]] = {}
         self._rule_lists: dict[
-            tuple[str, ...], tuple[tuple[AnyRule, _Handler, str | None], ...]
+            tuple[Kind, Kind, bool, int], tuple[tuple[AnyRule, _Handler, str | None], ...]
         ] = {}
         self._pairs = {
             rule.id: (rule, _handler(rule), _needs(rule))
@@ -156,14 +158,32 @@ class Engine:
     def _rules_for(
         self, device_id: str, kind: Kind
     ) -> tuple[tuple[AnyRule, _Handler, str | None], ...]:
-        by_device = self._applicable.get(kind)
-        if by_device is None:
-            by_device = self._applicable[kind] = {}
-        cached = by_device.get(device_id)
-        if cached is not None:
-            return cached
         where = self._where.get(device_id)
         device_kind = where.kind if where is not None else kind
+        kinds = (kind, device_kind, where is not None)
+        found = self._by_kinds.get(kinds)
+        if found is None:
+            found = self._by_kinds[kinds] = self._for_kinds(*kinds)
+        ids, scoped = found
+        covering = 0
+        for bit, scope in scoped:
+            if scope.covers(device_id, where):
+                covering |= bit
+        key = (*kinds, covering)
+        result = self._rule_lists.get(key)
+        if result is None:
+            result = self._rule_lists[key] = tuple(
+                self._pairs[rule_id]
+                for i, rule_id in enumerate(ids)
+                if self._rules[rule_id].scope is None or covering & (1 << i)
+            )
+        return result
+
+    def _for_kinds(
+        self, kind: Kind, device_kind: Kind, is_listed: bool
+    ) -> tuple[tuple[str, ...], _Scoped]:
+        """The rules a reading of `kind` from a device of `device_kind` may go to, in file
+        order, and the scopes among them, each with its rule's bit."""
         found: list[str] = []
         for rule in self._rules.values():
             if isinstance(rule, NodeOfflineRule):
@@ -171,20 +191,19 @@ class Engine:
             if kind == Kind.AVAILABILITY:
                 if not isinstance(rule, AbsenceRule):
                     continue
-                if where is None and rule.kind != "any":
+                if not is_listed and rule.kind != "any":
                     continue
             elif kind not in rule.kinds:
                 continue
             if device_kind != Kind.AVAILABILITY and device_kind not in rule.kinds:
                 continue
-            if rule.scope is None or rule.scope.covers(device_id, where):
-                found.append(rule.id)
-        ids = tuple(found)
-        result = self._rule_lists.get(ids)
-        if result is None:
-            result = self._rule_lists[ids] = tuple(self._pairs[rule_id] for rule_id in ids)
-        by_device[device_id] = result
-        return result
+            found.append(rule.id)
+        scoped = tuple(
+            (1 << i, scope)
+            for i, rule_id in enumerate(found)
+            if (scope := self._rules[rule_id].scope) is not None
+        )
+        return tuple(found), scoped
 
     # ---- the hot path ----------------------------------------------------------------
 

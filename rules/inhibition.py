@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from rules.ledger import Ledger
 from rules.model import AbsenceRule, AnyRule, NodeOfflineRule
-from rules.scope import Where
+from rules.scope import NodePlaces, Where
 from rules.tracks import Track, TrackKey, instant, iso, shared_data
 from rules.transitions import fire
 from rules.windows import allowed_from
@@ -27,7 +27,7 @@ from sensors.kinds import Kind
 from sensors.reading import Reading
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
     """The devices an absence rule watches under one node, for one node_offline rule."""
 
@@ -70,28 +70,28 @@ class Groups:
         rules: Mapping[str, AnyRule],
         where: Mapping[str, Where],
         covers: Callable[[AnyRule, str], bool],
-        node_where: dict[str, Where],
+        node_where: NodePlaces,
     ) -> None:
         """Count the devices each node rule groups (from the site), and name the nodes."""
         self._by_rule = {}
         self._where, self._covers, self._rules = where, covers, rules
-        node_where.clear()
+        node_where.reset(where)
         for node_rule in node_rules:
             absence = rules[node_rule.of]
-            groups: dict[str, tuple[Group, Where]] = {}
+            kind = node_rule.single_kind or Kind.AVAILABILITY
+            groups: dict[str, tuple[Group, str]] = {}  # node id -> group, its first device
             for device_id, place in where.items():
                 node = place.node_at(node_rule.level)
                 if node is None or not covers(absence, device_id):
                     continue
                 if node[0] not in groups:
-                    kind = node_rule.single_kind or Kind.AVAILABILITY
-                    groups[node[0]] = (Group(node_rule, node[0]), place.up_to(node[0], kind))
+                    groups[node[0]] = (Group(node_rule, node[0]), device_id)
                 groups[node[0]][0].total += 1
             by_node: dict[str, Group] = {}
-            for node_id, (group, node_place) in groups.items():
+            for node_id, (group, device_id) in groups.items():
                 if not group.can_go_silent_together:
                     continue  # too few devices: theirs are raised when due, not held back
-                node_where.setdefault(node_id, node_place)
+                node_where.add(node_id, device_id, kind)
                 by_node[node_id] = group
             if by_node:
                 self._by_rule.setdefault(absence.id, []).append((node_rule.level, by_node))

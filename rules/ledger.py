@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rules.model import AnyRule, NodeOfflineRule
-from rules.scope import Where
+from rules.scope import NodePlaces, Where
 from rules.templates import Wording
 from rules.timers import Timers
 from rules.tracks import AlertEvent, EventType, Track, TrackKey, instant, iso
@@ -35,7 +35,7 @@ class Ledger:
         self.stored: set[TrackKey] = set()  # keys of such rules that have a row saved
         self.events: list[AlertEvent] = []
         self.where: Mapping[str, Where] = {}
-        self.node_where: dict[str, Where] = {}  # node id -> a Where for the node itself
+        self.node_where = NodePlaces()  # node id -> a Where for the node itself
         self.seen_kind: dict[str, Kind] = {}  # kinds of devices the site does not list
 
     # ---- state ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ it carries a listed tag (the site marks devices, e.g. `elderly_alone`):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
@@ -86,6 +87,39 @@ class Where:
         return Where.on(node_id, kind, None, path[: depth + 1])
 
 
+class NodePlaces:
+    """Nodes that stand as subjects of their own (a building whose devices went silent
+    together), each reached through one device under it: the node's Where is built when
+    asked for, not held for every building of a district."""
+
+    def __init__(self) -> None:
+        self._via: dict[str, str] = {}  # node id -> a device under it
+        self._kinds: dict[str, Kind] = {}  # node id -> its alerts' kind, when not availability
+        self._where: Mapping[str, Where] = {}
+
+    def reset(self, where: Mapping[str, Where]) -> None:
+        self._via, self._kinds, self._where = {}, {}, where
+
+    def add(self, node_id: str, device_id: str, kind: Kind) -> None:
+        if node_id not in self._via:
+            self._via[node_id] = device_id
+            if kind != Kind.AVAILABILITY:
+                self._kinds[node_id] = kind
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._via
+
+    def __len__(self) -> int:
+        return len(self._via)
+
+    def get(self, node_id: str) -> Where | None:
+        device_id = self._via.get(node_id)
+        place = self._where.get(device_id) if device_id is not None else None
+        if place is None:
+            return None
+        return place.up_to(node_id, self._kinds.get(node_id, Kind.AVAILABILITY))
+
+
 class Scope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,6 +132,6 @@ class Scope(BaseModel):
             return True
         if where is None:
             return False
-        if self.tags & where.tags:
+        if self.tags and not self.tags.isdisjoint(where.tags):
             return True
-        return where.is_under(self.nodes)
+        return bool(self.nodes) and where.is_under(self.nodes)

@@ -18,13 +18,15 @@ heartbeat): only the instants move, in place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from gateway.store.devices import shared_fields
 from gateway.store.records import DeviceState
 from sensors.kinds import KINDS, Kind
-from sensors.reading import Reading
+from sensors.reading import FieldValue, Reading
+from sensors.shared import Fields, numbers
 
 
 class Instant(NamedTuple):
@@ -53,7 +55,7 @@ def instant_of(
     if follows_wall:
         at = min(max(stamp, now - max_lateness), now)
         if has_stamp:
-            skew = round((stamp - reading.received_at).total_seconds(), 3)
+            skew = numbers.share(round((stamp - reading.received_at).total_seconds(), 3))
     if state is not None and state.last_event_at is not None and at < state.last_event_at:
         at = state.last_event_at
     return Instant(at, stamp if has_stamp else None, skew)
@@ -99,6 +101,10 @@ def repeat(state: DeviceState | None, reading: Reading, moment: Instant) -> bool
 _MISSING = object()
 
 
+def _as_dict(fields: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
+    return fields.copy() if isinstance(fields, Fields) else dict(fields)
+
+
 def advance(
     state: DeviceState | None, reading: Reading, kind: Kind, moment: Instant
 ) -> DeviceState:
@@ -121,7 +127,7 @@ def advance(
             state.last_stamp_at,
         )
     state_field = KINDS[kind].state_field
-    fields = dict(state.fields) if state is not None else {}
+    fields = _as_dict(state.fields) if state is not None else {}
     changed_at = state.changed_at if state is not None else None
     if (
         state_field is not None

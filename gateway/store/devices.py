@@ -18,15 +18,15 @@ from gateway.store.records import DeviceState, Sighting, StateChange
 from rules.engine import Track, TrackKey
 from rules.tracks import shared_data
 from sensors.kinds import Kind
-from sensors.shared import SharedDicts
+from sensors.shared import FieldTable
 
 UNREGISTERED_MAX = 10_000
 HISTORY_PER_DEVICE = 200
 
-# Field dicts of a state are never changed in place (the pipeline copies on change), so
-# devices that say the same can share one.
-_FIELDS = SharedDicts(4096)
-shared_fields = _FIELDS.share
+# A state's fields are never changed in place (the pipeline builds new ones on change):
+# compact, and one for devices that say the same.
+_FIELDS = FieldTable(4096)
+shared_fields = _FIELDS.compact
 
 
 def _device_state(r: sqlite3.Row) -> DeviceState:
@@ -58,7 +58,7 @@ def write_states(db: sqlite3.Connection, states: Iterable[DeviceState]) -> None:
             (
                 s.device_id,
                 s.kind.value,
-                json.dumps(s.fields),
+                json.dumps(dict(s.fields)),
                 ts_or_none(s.changed_at),
                 ts_or_none(s.last_event_at),
                 ts(s.last_seen_at),

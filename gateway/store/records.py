@@ -6,6 +6,7 @@ to a device in gateway/pipeline/devices.py. The store writes what it is given.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -207,7 +208,7 @@ class DeviceState:
 
     device_id: str
     kind: Kind
-    fields: dict[str, FieldValue]
+    fields: Mapping[str, FieldValue]  # compact (sensors/shared.py Fields) once stored
     changed_at: datetime | None  # when the state field last changed
     last_event_at: datetime | None  # the instant the last reading was applied at
     last_seen_at: datetime  # arrival of the last message of any sort

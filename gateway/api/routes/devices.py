@@ -60,7 +60,7 @@ def _out(
         last_seen_at=state.last_seen_at if state else None,
         is_online=state.is_online if state else None,
         is_silent=state.is_silent(now) if state and now else None,
-        fields=state.fields if state else {},
+        fields=dict(state.fields) if state else {},
         clock_skew_s=state.clock_skew_s if state else None,
     )
 
