@@ -109,9 +109,6 @@ class NodePlaces:
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._via
 
-    def __len__(self) -> int:
-        return len(self._via)
-
     def get(self, node_id: str) -> Where | None:
         device_id = self._via.get(node_id)
         place = self._where.get(device_id) if device_id is not None else None

@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 from sensors.kinds import FieldSpec
 from sensors.reading import FieldValue
-from sensors.shared import numbers
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 TimeFormat = Literal["iso8601", "unix_s", "unix_ms"]
@@ -210,8 +209,8 @@ def check(spec: FieldSpec, value: Any) -> FieldValue | Problem:
     if spec.type == "int":
         if not number.is_integer():
             return Problem(f"expected a whole number, got {describe(value)}")
-        return numbers.share(int(number))
-    return numbers.share(number)
+        return int(number)
+    return number
 
 
 def event_time(raw: Any, formats: tuple[TimeFormat, ...]) -> datetime | Problem:

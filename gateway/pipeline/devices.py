@@ -18,15 +18,14 @@ heartbeat): only the instants move, in place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from gateway.store.devices import shared_fields
 from gateway.store.records import DeviceState
 from sensors.kinds import KINDS, Kind
-from sensors.reading import FieldValue, Reading
-from sensors.shared import Fields, numbers
+from sensors.reading import Reading
+from sensors.shared import as_dict, numbers
 
 
 class Instant(NamedTuple):
@@ -101,10 +100,6 @@ def repeat(state: DeviceState | None, reading: Reading, moment: Instant) -> bool
 _MISSING = object()
 
 
-def _as_dict(fields: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
-    return fields.copy() if isinstance(fields, Fields) else dict(fields)
-
-
 def advance(
     state: DeviceState | None, reading: Reading, kind: Kind, moment: Instant
 ) -> DeviceState:
@@ -127,7 +122,7 @@ def advance(
             state.last_stamp_at,
         )
     state_field = KINDS[kind].state_field
-    fields = _as_dict(state.fields) if state is not None else {}
+    fields = as_dict(state.fields) if state is not None else {}
     changed_at = state.changed_at if state is not None else None
     if (
         state_field is not None

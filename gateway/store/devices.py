@@ -18,7 +18,7 @@ from gateway.store.records import DeviceState, Sighting, StateChange
 from rules.engine import Track, TrackKey
 from rules.tracks import shared_data
 from sensors.kinds import Kind
-from sensors.shared import FieldTable
+from sensors.shared import FieldTable, as_dict
 
 UNREGISTERED_MAX = 10_000
 HISTORY_PER_DEVICE = 200
@@ -58,7 +58,7 @@ def write_states(db: sqlite3.Connection, states: Iterable[DeviceState]) -> None:
             (
                 s.device_id,
                 s.kind.value,
-                json.dumps(dict(s.fields)),
+                json.dumps(as_dict(s.fields)),
                 ts_or_none(s.changed_at),
                 ts_or_none(s.last_event_at),
                 ts(s.last_seen_at),

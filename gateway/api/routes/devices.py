@@ -28,6 +28,7 @@ from gateway.places.registry import DeviceRecord
 from gateway.places.site import Placement
 from gateway.store.records import DeviceState
 from sensors.kinds import Kind
+from sensors.shared import as_dict
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -60,7 +61,7 @@ def _out(
         last_seen_at=state.last_seen_at if state else None,
         is_online=state.is_online if state else None,
         is_silent=state.is_silent(now) if state and now else None,
-        fields=dict(state.fields) if state else {},
+        fields=as_dict(state.fields) if state else {},
         clock_skew_s=state.clock_skew_s if state else None,
     )
 

@@ -83,3 +83,13 @@ def test_numbers_seen_again_are_one_object_and_equal_ones_of_other_types_stay_ap
     big = table.share(10**6)
     assert table.share(int("1000000")) is big
     assert table.share(2.5) is not table.share(float("2.5"))  # full: not added
+
+
+def test_numbers_in_compact_fields_are_kept_once_and_bools_stay_bools() -> None:
+    table = FieldTable(10, Numbers(10))
+    a = table.compact({"battery": float("80.5"), "linkquality": int("300"), "open": True})
+    b = table.compact({"battery": float("80.5"), "linkquality": int("300"), "open": False})
+    assert a["battery"] is b["battery"]
+    assert a["linkquality"] is b["linkquality"]
+    assert a["open"] is True
+    assert b["open"] is False
