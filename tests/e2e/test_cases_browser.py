@@ -95,7 +95,9 @@ def test_a_worker_reports_with_a_photo_handles_it_and_another_verifies_it(
     photo = tmp_path / "rubbish.png"
     photo.write_bytes(png())
     page = signed_in(browser, gateway, "w-g1")
-    # the places are those of the worker's grid only
+    # the places are those of the worker's grid only (the list is filled once the API
+    # answers: wait for it, then read it whole)
+    expect(page.locator("#node option", has_text="1号楼").first).to_be_attached()
     options = page.locator("#node option").all_inner_texts()
     assert any("1号楼" in o for o in options)
     assert not any("2号楼" in o for o in options)
