@@ -64,7 +64,9 @@ def create_app(
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.context = context
-    app.state.metrics = metrics_registry(context.health, Counts(context.store))  # this app's own
+    app.state.metrics = metrics_registry(
+        context.health, Counts(context.store, context.now)
+    )  # this app's own
     uploads = dict.fromkeys(("/cases", "/report/"), upload_bytes) if upload_bytes else {}
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes, larger=uploads)
     app.add_middleware(DocsPolicy)

@@ -12,7 +12,8 @@ docs/operations.md lists every metric.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Protocol
 
 from prometheus_client.core import (
@@ -25,6 +26,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from gateway.cases.deadlines import STAGE_OF
 from gateway.runtime.stats import Health, Histogram
 from gateway.store import Store
 from gateway.store.records import AlertState
@@ -34,24 +36,36 @@ TELEMETRY_DROP_REASONS = ("overflow", "refused", "shutdown")
 
 
 class StoreCounts(Protocol):
-    """The two store queries the gauges need (gateway/store)."""
+    """The store queries the gauges need (gateway/store)."""
 
     def alert_counts(self) -> Mapping[tuple[str, str], int]: ...  # (state, severity) -> n
 
     def outbox_depths(self) -> Mapping[tuple[str, str], int]: ...  # (channel, state) -> n
 
+    def case_counts(self) -> Mapping[tuple[str, str], int]: ...  # (state, category) -> n
+
+    def cases_overdue(self) -> Mapping[str, int]: ...  # state -> n past its stage's limit
+
 
 class Counts:
-    """The store's two counting queries, as the collector asks them."""
+    """The store's counting queries, as the collector asks them; `now` is the app's
+    clock (a case is overdue against it)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, now: Callable[[], datetime]) -> None:
         self._store = store
+        self._now = now
 
     def alert_counts(self) -> Mapping[tuple[str, str], int]:
         return self._store.alerts.counts()
 
     def outbox_depths(self) -> Mapping[tuple[str, str], int]:
         return self._store.outbox.depths()
+
+    def case_counts(self) -> Mapping[tuple[str, str], int]:
+        return self._store.cases.counts()
+
+    def cases_overdue(self) -> Mapping[str, int]:
+        return self._store.cases.overdue_counts(self._now())
 
 
 Samples = Iterable[tuple[tuple[str, ...], float]]  # (label values, value)
@@ -108,6 +122,7 @@ class GatewayCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._ingest()
         yield from self._alerts()
+        yield from self._cases()
         yield from self._telemetry()
 
     def _ingest(self) -> Iterator[Metric]:
@@ -201,6 +216,22 @@ class GatewayCollector(Collector):
             "from an outbox row's creation to its successful delivery, by channel",
             "channel",
             sorted(alerts.delivery_latency.items()),
+        )
+
+    def _cases(self) -> Iterator[Metric]:
+        yield _gauges(
+            "gridgate_cases",
+            "cases in the store, by state and category (小类); pairs with no case left out",
+            ("state", "category"),
+            self._store.case_counts().items(),
+        )
+        overdue: dict[tuple[str, ...], float] = {(state.value,): 0 for state in STAGE_OF}
+        overdue.update(((state,), n) for state, n in self._store.cases_overdue().items())
+        yield _gauges(
+            "gridgate_cases_overdue",
+            "open cases whose stage in hand is past its time limit, by state",
+            ("state",),
+            overdue.items(),
         )
 
     def _telemetry(self) -> Iterator[Metric]:

@@ -292,3 +292,13 @@ class CaseTables:
                 "SELECT state, category, count(*) FROM cases GROUP BY state, category"
             ).fetchall()
         return {(r[0], r[1]): r[2] for r in rows}
+
+    def overdue_counts(self, now: datetime) -> dict[str, int]:
+        """State -> number of cases whose stage in hand was due before `now` (closed,
+        cancelled and held cases have no stage clock), for /metrics."""
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT state, count(*) FROM cases WHERE stage_due_at < ? GROUP BY state",
+                (ts(now),),
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.runtime.broker import LocalBroker, free_port
 from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
@@ -316,6 +317,17 @@ def test_a_stage_past_its_limit_is_reminded_then_escalated_up_the_ladder(
     )
     assert escalated["stage_light"] == "red"
     assert [c["id"] for c in gw.get("/cases", overdue="true")] == [case_id]
+    # and in /metrics, for an operator's dashboards and alert rules
+    metrics = {
+        (m.name, tuple(sorted(s.labels.items()))): s.value
+        for m in text_string_to_metric_families(httpx.get(gw.base_url + "/metrics").text)
+        for s in m.samples
+    }
+    state = escalated["state"]
+    cases = (("category", "slow_to_accept"), ("state", state))
+    assert metrics[("gridgate_cases", cases)] == 1
+    assert metrics[("gridgate_cases_overdue", (("state", state),))] == 1
+    assert metrics[("gridgate_cases_overdue", (("state", "handled"),))] == 0
     actions = [e["action"] for e in escalated["history"]]
     assert actions.index("remind") < actions.index("escalate")
 

@@ -49,7 +49,10 @@ def _families(text: str, *, strict: bool = False) -> dict[str, Family]:
 
 
 def _value(families: dict[str, Family], sample: str, **labels: str) -> float:
-    family = next(f for name, f in families.items() if sample.startswith(name))
+    # the family whose name is the longest start of the sample's (gridgate_cases_overdue
+    # is not a sample of gridgate_cases)
+    name = max((n for n in families if sample.startswith(n)), key=len)
+    family = families[name]
     return family.samples[frozenset({("__name__", sample), *labels.items()})]
 
 
@@ -64,6 +67,12 @@ class _NoStore:
         return {}
 
     def outbox_depths(self) -> dict[tuple[str, str], int]:
+        return {}
+
+    def case_counts(self) -> dict[tuple[str, str], int]:
+        return {}
+
+    def cases_overdue(self) -> dict[str, int]:
         return {}
 
 
@@ -87,6 +96,7 @@ def test_every_family_is_declared_with_help_type_and_unit_as_documented_before_t
             assert family.unit == "seconds", name
     assert strict["gridgate_telemetry_buffer_capacity_points"].unit == "points"
     assert _value(text, "gridgate_alerts", state="raised", severity="critical") == 0
+    assert _value(text, "gridgate_cases_overdue", state="dispatched") == 0
     assert _value(text, "gridgate_start_time_seconds") == health.ingest.started_at.timestamp()
     assert _value(text, "gridgate_pipeline_step_seconds_bucket", phase="write", le="+Inf") == 0
     assert _value(text, "process_resident_memory_bytes") > 0  # the process collector too
