@@ -77,6 +77,7 @@ class Run:
     keep_going: bool
     profile: bool
     profile_rate: int | None = None
+    profile_gil: bool = False  # py-spy --gil: only the thread holding the GIL
     seed: int = 1
 
 
@@ -214,7 +215,7 @@ class PhaseRunner:
                 spy = subprocess.Popen(
                     [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(target.pid),
                      "-d", str(int(self.run.step_s)), "-r", "100", "-f", "raw", "-o", str(raw),
-                     "--nonblocking", "--threads"],
+                     "--nonblocking", "--threads", *(["--gil"] if self.run.profile_gil else [])],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
 
@@ -275,7 +276,8 @@ class PhaseRunner:
             result.notes.append("the broker had not acknowledged every message 30 s after the step")
         if spy is not None:
             spy.wait(timeout=self.run.step_s + 60)
-            result.notes.append("profile:\n" + doors_report.summarize_profile(raw))
+            summary = doors_report.summarize_profile(raw, gil=self.run.profile_gil)
+            result.notes.append("profile:\n" + summary)
             print(f"  py-spy raw profile kept at {raw}", flush=True)
         doors_report.print_step(result)
         # a step not sustained leaves a backlog: let it drain so the next starts clean
@@ -345,6 +347,11 @@ def main() -> int:
         help="py-spy the gateway for one more storm step at the first failing rate",
     )
     parser.add_argument("--profile-rate", type=int, help="... at this rate instead")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="... sampling only the thread that holds the GIL (who the one core goes to)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the 100,000-door RSS point")
     parser.add_argument("--no-last-seen", action="store_true",
                         help="omit last_seen: the gateway stamps arrival time")  # fmt: skip
@@ -367,7 +374,7 @@ def main() -> int:
     rx = Receiver()
     run = Run(
         rx, timezone, args.step_s, not args.no_last_seen, args.keep_going, args.profile,
-        args.profile_rate,
+        args.profile_rate, args.profile_gil,
     )  # fmt: skip
     print(f"site timezone {timezone}: local time {began.astimezone(ZoneInfo(timezone)):%H:%M}",
           flush=True)  # fmt: skip

@@ -34,9 +34,10 @@ def _n(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def summarize_profile(raw: Path, top: int = 20) -> str:
+def summarize_profile(raw: Path, top: int = 20, *, gil: bool = False) -> str:
     """py-spy raw (collapsed stacks, --threads): threads, self time, and inclusive time of
-    the functions of gridgate's own packages."""
+    the functions of gridgate's own packages. `gil`: recorded with --gil (only the thread
+    holding the GIL is sampled, so the shares are of the one core Python code runs on)."""
     if not raw.exists():
         return "py-spy wrote no profile"
     leaf: Counter[str] = Counter()
@@ -63,7 +64,8 @@ def summarize_profile(raw: Path, top: int = 20) -> str:
                 inclusive[name] += n
     if not total:
         return "no samples"
-    lines = [f"samples: {total} (100 Hz, busy threads only)", "", "threads:"]
+    sampled = "the thread holding the GIL only" if gil else "busy threads only"
+    lines = [f"samples: {total} (100 Hz, {sampled})", "", "threads:"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in threads.most_common(8)]
     lines += ["", "by task (two frames under the loop's callback; the pool thread's work item):"]
     lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in tasks.most_common(12)]
