@@ -187,6 +187,45 @@ class GatewayProcess:
         return self.call("POST", path, json=body, token=token)
 
 
+class EventStream:
+    """A gateway's Server-Sent Events at `path`, read as `token`'s owner in a thread:
+    each event's id and data in `events`, until `close`."""
+
+    def __init__(self, gw: GatewayProcess, path: str, token: str, **headers: str) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.connected = threading.Event()  # the server answered
+        self._stop = threading.Event()
+        self._args = (gw.base_url + path, {"Authorization": f"Bearer {token}", **headers})
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        wait_until(self.connected.is_set, 5, f"the stream {path} to connect")
+
+    def _read(self) -> None:
+        url, headers = self._args
+        try:
+            with httpx.stream(
+                "GET", url, headers=headers, timeout=httpx.Timeout(5, read=None)
+            ) as response:
+                for line in response.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line.startswith("retry: "):
+                        self.connected.set()
+                    elif line.startswith("id: "):
+                        self.events.append({"id": int(line[4:])})
+                    elif line.startswith("event: ") and self.events:
+                        self.events[-1]["event"] = line[7:]
+                    elif line.startswith("data: ") and self.events:
+                        self.events[-1].update(json.loads(line[6:]))
+        except httpx.HTTPError:
+            if not self._stop.is_set():  # the gateway stopping ends it; anything else is a bug
+                raise
+
+    def close(self) -> None:
+        """Stop reading (the thread ends with the next line the server sends)."""
+        self._stop.set()
+
+
 def run_refused_start(tmp: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """`gridgate run` with only `env` (and a state dir in `tmp`) set, for a configuration it
     must refuse before starting anything: the finished process, its stderr as text."""

@@ -72,6 +72,7 @@ def create_app(
     app.add_middleware(DocsPolicy)
     app.include_router(alerts.router)
     app.include_router(casekpis.router)  # before cases: /cases/kpis is not a case id
+    app.include_router(events.router)  # nor is /cases/events
     app.include_router(cases.router)
     app.include_router(residents.router)
     app.include_router(doors.router)
@@ -79,7 +80,6 @@ def create_app(
     app.include_router(devices.router)
     app.include_router(people.router)
     app.include_router(links.router)
-    app.include_router(events.router)
     app.include_router(kpis.router)
     app.include_router(status.router)
     app.include_router(metrics.router)

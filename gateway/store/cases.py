@@ -145,6 +145,16 @@ def write_links(db: sqlite3.Connection, links: Iterable[tuple[int, int, datetime
     )
 
 
+def _visible(scope: frozenset[str], viewer: str | None, table: str = "") -> list[str]:
+    """SQL and its values for "under one of the nodes of `scope`, or dispatched to or
+    handled by `viewer`": [clause, *args]."""
+    clause, args = scope_clause(scope, f"{table}node_ids")
+    if viewer is not None:
+        clause = f"({clause} OR instr({table}people, ?) > 0)"
+        args.append(f"/{viewer}/")
+    return [clause, *args]
+
+
 def _photo(r: sqlite3.Row) -> CasePhoto:
     return CasePhoto(r["id"], r["case_id"], dt(r["at"]), r["by"], r["content_type"], r["size"])
 
@@ -196,11 +206,7 @@ class CaseTables:
         hand was due before then. `person_id`: dispatched to or handled by them."""
         where = Where()
         if scope is not None:
-            clause, scope_args = scope_clause(scope)
-            if viewer is not None:
-                clause = f"({clause} OR instr(people, ?) > 0)"
-                scope_args.append(f"/{viewer}/")
-            where.add(clause, *scope_args)
+            where.add(*_visible(scope, viewer))
         if states:
             where.one_of("state", (s.value for s in states))
         if sources:
@@ -241,8 +247,7 @@ class CaseTables:
             args=[ts(until), ts(since), ts(since), ts(since)],
         )
         if scope is not None:
-            clause, scope_args = scope_clause(scope)
-            where.add(clause, *scope_args)
+            where.add(*_visible(scope, None))
         if node_id is not None:
             where.under(node_id)
         sql = f"SELECT record FROM cases {where.sql} ORDER BY id"  # noqa: S608  # placeholders only
@@ -262,6 +267,32 @@ class CaseTables:
             )
             for r in rows
         ]  # fmt: skip
+
+    def last_history_id(self) -> int:
+        with self._db.reading() as db:
+            row = db.execute("SELECT coalesce(max(id), 0) FROM case_history").fetchone()
+        return int(row[0])
+
+    def history_since(
+        self,
+        after_id: int,
+        scope: frozenset[str] | None,
+        viewer: str | None = None,
+        limit: int = 200,
+    ) -> list[tuple[int, str, Case]]:
+        """Case steps after `after_id`, oldest first: (history id, action, case as it is
+        now). `scope` and `viewer` as for `find`."""
+        where, args = "", list[str]()
+        if scope is not None:
+            clause, *args = _visible(scope, viewer, "c.")
+            where = " AND " + clause
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT h.id, h.action, c.record FROM case_history h "  # noqa: S608  # placeholders only
+                f"JOIN cases c ON c.id = h.case_id WHERE h.id > ?{where} ORDER BY h.id LIMIT ?",
+                (after_id, *args, limit),
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), case_of(r[2])) for r in rows]
 
     def photos(self, case_id: int) -> list[CasePhoto]:
         with self._db.reading() as db:

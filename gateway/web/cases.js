@@ -166,12 +166,33 @@ for (const b of document.querySelectorAll("[data-tab]")) {
   });
 }
 
+// live: each case step the gateway writes (among the cases one sees) refreshes the list
+// and the case open in the dialog, a moment later so that a burst is one reload
+let pending = null;
+const touched = new Set();
+function live() {
+  const events = new EventSource(`/cases/events?access_token=${encodeURIComponent(token)}`);
+  const refresh = (id) => {
+    if (id !== undefined) touched.add(id);
+    clearTimeout(pending);
+    pending = setTimeout(async () => {
+      const ids = new Set(touched);
+      touched.clear();
+      if (tab !== "report") await loadList().catch(() => {});
+      if (open && $("case").open && (id === undefined || ids.has(open.id))) await show(open.id).catch(() => {});
+    }, 200);
+  };
+  events.addEventListener("open", () => refresh()); // catch up after a reconnect
+  events.addEventListener("case", (e) => refresh(JSON.parse(e.data).case.id));
+}
+
 if (!token) {
   $("signin").hidden = false;
 } else {
   $("tabs").hidden = false;
   $("report").hidden = false;
   loadForm().catch((err) => { $("report-error").textContent = err.message; });
+  live();
   const hash = new URLSearchParams(location.hash.slice(1)).get("case");
   if (hash) show(Number(hash)).catch(() => {});
 }

@@ -122,6 +122,13 @@ def test_a_worker_reports_with_a_photo_handles_it_and_another_verifies_it(
 
     dialog.get_by_role("button", name="接单").click()
     expect(dialog.locator("#case-meta")).to_contain_text("处置中")
+    # another worker of the grid has the verification queue open: empty for now
+    other = signed_in(browser, gateway, "w2-g1")
+    other.get_by_role("tab", name="待核查").click()
+    queue = other.locator("#cases li")
+    expect(other.locator("#empty")).to_be_visible()
+    expect(queue).to_have_count(0)
+
     dialog.get_by_label("说明").fill("已清运干净")
     dialog.get_by_label("照片（可选）").set_input_files(str(photo))
     dialog.get_by_role("button", name="处置完成").click()
@@ -130,13 +137,13 @@ def test_a_worker_reports_with_a_photo_handles_it_and_another_verifies_it(
     # the handler is offered no verification of their own work
     expect(dialog.get_by_role("button", name="核查通过")).to_have_count(0)
 
-    other = signed_in(browser, gateway, "w2-g1")
-    other.get_by_role("tab", name="待核查").click()
-    queue = other.locator("#cases li")
+    # the handled case comes into the other worker's queue live, without a reload
     expect(queue).to_have_count(1)
     queue.get_by_role("button", name="查看").click()
     other.locator("#case").get_by_role("button", name="核查通过").click()
     expect(other.locator("#case-meta")).to_contain_text("已结案")
+    # and the handler's page, still showing the case, follows it to its closure
+    expect(dialog.locator("#case-meta")).to_contain_text("已结案")
     other.screenshot(path=str(ARTIFACTS / "cases-verified-390x844.png"), full_page=True)
     assert gateway.get(f"/cases/{case['id']}")["verified_by"] == "w2-g1"
 

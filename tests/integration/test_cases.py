@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.runtime.broker import LocalBroker, free_port
-from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
+from tests.support import REPO, EventStream, GatewayProcess, Publisher, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +109,11 @@ def test_a_patrol_report_goes_through_every_step_to_closure_verified_by_someone_
 ) -> None:
     gw = start(gateways, broker, topic_root, people_hook, tmp_path=str(tmp_path))
     worker, other, leader, outsider = (token(gw, p) for p in ("w-g1", "w2-g1", "l-g1", "w-g2"))
+    # the live stream of case steps, as the worker's and the other grid's pages open it
+    live, live_outsider = (
+        EventStream(gw, "/cases/events", worker),
+        EventStream(gw, "/cases/events", outsider),
+    )
     made = gw.call(
         "POST",
         "/cases",
@@ -175,6 +180,24 @@ def test_a_patrol_report_goes_through_every_step_to_closure_verified_by_someone_
         10,
         "every step's message",
     )  # fmt: skip
+
+    # every step reached the worker's page live, in order, the case as they may see it;
+    # nothing of it the other grid's
+    steps = [e["action"] for e in detail["history"]]
+    wait_until(lambda: len(live.events) >= len(steps), 10, "every step on the live stream")
+    live.close()
+    assert [(e["event"], e["action"]) for e in live.events] == [("case", a) for a in steps]
+    assert {e["case"]["id"] for e in live.events} == {case_id}
+    assert all("allowed" in e["case"] and "light" in e["case"] for e in live.events)
+    assert live_outsider.events == []
+    live_outsider.close()
+    # a page reconnecting after the second step gets the rest
+    resumed = EventStream(
+        gw, "/cases/events", worker, **{"Last-Event-ID": str(live.events[1]["id"])}
+    )
+    wait_until(lambda: len(resumed.events) >= len(steps) - 2, 10, "the steps after the second")
+    resumed.close()
+    assert [e["action"] for e in resumed.events] == steps[2:]
 
 
 def test_a_photo_that_is_not_an_image_or_too_big_is_refused(

@@ -4,7 +4,6 @@ a real gateway with a roster, a real broker and real webhook receivers."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from gateway.runtime.broker import LocalBroker, free_port
-from tests.support import REPO, GatewayProcess, Publisher, WebhookReceiver, wait_until
+from tests.support import REPO, EventStream, GatewayProcess, Publisher, WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -211,36 +210,6 @@ def test_a_signed_link_lets_that_person_act_on_that_alert_only(
     assert "revoked" in refused.json()["detail"]
 
 
-def _collect_events(
-    gw: GatewayProcess,
-    token: str,
-    sink: list[dict[str, object]],
-    stop: threading.Event,
-    connected: threading.Event,
-    **headers: str,
-) -> None:
-    """Read the stream into `sink` until `stop`; `connected` once the server has answered."""
-    try:
-        with httpx.stream(
-            "GET",
-            gw.base_url + "/events",
-            headers={"Authorization": f"Bearer {token}", **headers},
-            timeout=httpx.Timeout(5, read=None),
-        ) as response:
-            for line in response.iter_lines():
-                if stop.is_set():
-                    return
-                if line.startswith("retry: "):
-                    connected.set()
-                elif line.startswith("id: "):
-                    sink.append({"id": int(line[4:])})
-                elif line.startswith("data: ") and sink:
-                    sink[-1].update(json.loads(line[6:]))
-    except httpx.HTTPError:
-        if not stop.is_set():  # the gateway stopping ends the stream; anything else is a bug
-            raise
-
-
 def test_the_live_stream_is_scoped_and_resumable(
     broker: LocalBroker,
     topic_root: str,
@@ -251,51 +220,29 @@ def test_the_live_stream_is_scoped_and_resumable(
 ) -> None:
     gw = _start(gateways, broker, topic_root, people_hook, tmp_path)
     mine, other = _token(gw, "w-g1"), _token(gw, "w-g2")
-    stop = threading.Event()
-    seen_mine: list[dict[str, object]] = []
-    seen_other: list[dict[str, object]] = []
-    ready = [threading.Event(), threading.Event()]
-    threads = [
-        threading.Thread(
-            target=_collect_events, args=(gw, mine, seen_mine, stop, ready[0]), daemon=True
-        ),
-        threading.Thread(
-            target=_collect_events, args=(gw, other, seen_other, stop, ready[1]), daemon=True
-        ),
-    ]
-    for t in threads:
-        t.start()
-    wait_until(lambda: all(r.is_set() for r in ready), 5, "both streams to connect")
+    stream_mine, stream_other = EventStream(gw, "/events", mine), EventStream(gw, "/events", other)
+    seen_mine, seen_other = stream_mine.events, stream_other.events
     publisher.publish(f"{topic_root}/v1/smoke-b1-u1/reading", SMOKE)
     wait_until(lambda: any(e.get("action") == "raise" for e in seen_mine), 10, "the raise event")
     publisher.publish(f"{topic_root}/v1/smoke-b2-u1/reading", SMOKE)
     wait_until(
-        lambda: any(
-            e.get("alert", {}).get("device_id") == "smoke-b2-u1"  # type: ignore[union-attr]
-            for e in seen_other
-        ),
+        lambda: any(e.get("alert", {}).get("device_id") == "smoke-b2-u1" for e in seen_other),
         10,
         "the g2 event on the g2 stream",
     )
-    stop.set()
-    assert {e["alert"]["device_id"] for e in seen_mine} == {"smoke-b1-u1"}  # type: ignore[index]
-    assert {e["alert"]["device_id"] for e in seen_other} == {"smoke-b2-u1"}  # type: ignore[index]
+    stream_mine.close()
+    stream_other.close()
+    assert {e["event"] for e in seen_mine + seen_other} == {"alert"}
+    assert {e["alert"]["device_id"] for e in seen_mine} == {"smoke-b1-u1"}
+    assert {e["alert"]["device_id"] for e in seen_other} == {"smoke-b2-u1"}
 
     # resume after the first event: the later ones of my scope, and nothing else
-    first_id = int(seen_mine[0]["id"])  # type: ignore[call-overload]
-    resumed: list[dict[str, object]] = []
-    again = threading.Event()
-    thread = threading.Thread(
-        target=_collect_events,
-        args=(gw, mine, resumed, again, threading.Event()),
-        kwargs={"Last-Event-ID": "0"},
-        daemon=True,
-    )
-    thread.start()
-    wait_until(lambda: len(resumed) >= len(seen_mine), 10, "the replayed events")
-    again.set()
-    assert [e["id"] for e in resumed][: len(seen_mine)] == [e["id"] for e in seen_mine]
-    assert first_id == resumed[0]["id"]
+    first_id = int(seen_mine[0]["id"])
+    resumed = EventStream(gw, "/events", mine, **{"Last-Event-ID": "0"})
+    wait_until(lambda: len(resumed.events) >= len(seen_mine), 10, "the replayed events")
+    resumed.close()
+    assert [e["id"] for e in resumed.events][: len(seen_mine)] == [e["id"] for e in seen_mine]
+    assert first_id == resumed.events[0]["id"]
     publisher.publish(
         f"{topic_root}/v1/smoke-b1-u1/reading", '{"kind":"smoke","fields":{"smoke":false}}'
     )
