@@ -145,14 +145,14 @@ def write_links(db: sqlite3.Connection, links: Iterable[tuple[int, int, datetime
     )
 
 
-def _visible(scope: frozenset[str], viewer: str | None, table: str = "") -> list[str]:
+def _visible(scope: frozenset[str], viewer: str | None, table: str = "") -> tuple[str, list[str]]:
     """SQL and its values for "under one of the nodes of `scope`, or dispatched to or
-    handled by `viewer`": [clause, *args]."""
+    handled by `viewer`"."""
     clause, args = scope_clause(scope, f"{table}node_ids")
     if viewer is not None:
         clause = f"({clause} OR instr({table}people, ?) > 0)"
         args.append(f"/{viewer}/")
-    return [clause, *args]
+    return clause, args
 
 
 def _photo(r: sqlite3.Row) -> CasePhoto:
@@ -206,7 +206,8 @@ class CaseTables:
         hand was due before then. `person_id`: dispatched to or handled by them."""
         where = Where()
         if scope is not None:
-            where.add(*_visible(scope, viewer))
+            clause, args = _visible(scope, viewer)
+            where.add(clause, *args)
         if states:
             where.one_of("state", (s.value for s in states))
         if sources:
@@ -247,7 +248,8 @@ class CaseTables:
             args=[ts(until), ts(since), ts(since), ts(since)],
         )
         if scope is not None:
-            where.add(*_visible(scope, None))
+            clause, args = _visible(scope, None)
+            where.add(clause, *args)
         if node_id is not None:
             where.under(node_id)
         sql = f"SELECT record FROM cases {where.sql} ORDER BY id"  # noqa: S608  # placeholders only
@@ -284,7 +286,7 @@ class CaseTables:
         now). `scope` and `viewer` as for `find`."""
         where, args = "", list[str]()
         if scope is not None:
-            clause, *args = _visible(scope, viewer, "c.")
+            clause, args = _visible(scope, viewer, "c.")
             where = " AND " + clause
         with self._db.reading() as db:
             rows = db.execute(
