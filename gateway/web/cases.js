@@ -167,22 +167,36 @@ for (const b of document.querySelectorAll("[data-tab]")) {
 }
 
 // live: each case step the gateway writes (among the cases one sees) refreshes the list
-// and the case open in the dialog, a moment later so that a burst is one reload
+// and the case open in the dialog, a moment later so that a burst is one reload; what
+// goes wrong (the stream down, a reload refused) is said above the tabs' panes
 let pending = null;
+let everything = false; // a reconnect: whatever is open may have changed meanwhile
 const touched = new Set();
+const problem = (text) => { $("live-error").textContent = text; };
 function live() {
   const events = new EventSource(`/cases/events?access_token=${encodeURIComponent(token)}`);
   const refresh = (id) => {
-    if (id !== undefined) touched.add(id);
+    if (id === undefined) everything = true;
+    else touched.add(id);
     clearTimeout(pending);
     pending = setTimeout(async () => {
+      const all = everything;
       const ids = new Set(touched);
+      everything = false;
       touched.clear();
-      if (tab !== "report") await loadList().catch(() => {});
-      if (open && $("case").open && (id === undefined || ids.has(open.id))) await show(open.id).catch(() => {});
+      try {
+        if (tab !== "report") await loadList();
+        if (open && $("case").open && (all || ids.has(open.id))) await show(open.id);
+        problem("");
+      } catch (err) {
+        problem(`刷新失败：${err.message}`);
+      }
     }, 200);
   };
-  events.addEventListener("open", () => refresh()); // catch up after a reconnect
+  events.addEventListener("open", () => { problem(""); refresh(); }); // catch up after a reconnect
+  events.addEventListener("error", () => problem(events.readyState === EventSource.CLOSED
+    ? "实时更新已停止：请刷新页面或重新登录" // refused (a token revoked): no more tries
+    : "实时更新已断开，正在重连…"));
   events.addEventListener("case", (e) => refresh(JSON.parse(e.data).case.id));
 }
 
@@ -194,5 +208,5 @@ if (!token) {
   loadForm().catch((err) => { $("report-error").textContent = err.message; });
   live();
   const hash = new URLSearchParams(location.hash.slice(1)).get("case");
-  if (hash) show(Number(hash)).catch(() => {});
+  if (hash) show(Number(hash)).catch((err) => problem(`无法打开事件 #${hash}：${err.message}`));
 }

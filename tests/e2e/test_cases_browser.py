@@ -146,6 +146,10 @@ def test_a_worker_reports_with_a_photo_handles_it_and_another_verifies_it(
     expect(dialog.locator("#case-meta")).to_contain_text("已结案")
     other.screenshot(path=str(ARTIFACTS / "cases-verified-390x844.png"), full_page=True)
     assert gateway.get(f"/cases/{case['id']}")["verified_by"] == "w2-g1"
+    # with the gateway gone the page says its live updates stopped, rather than go stale
+    expect(other.locator("#live-error")).to_have_text("")
+    gateway.stop()
+    expect(other.locator("#live-error")).to_contain_text("实时更新")
 
 
 def test_a_resident_reports_from_the_public_page_with_a_photo_and_follows_it(
