@@ -79,6 +79,7 @@ def test_numbers_seen_again_are_one_object_and_equal_ones_of_other_types_stay_ap
     assert table.share(float("87.5")) is first
     assert type(table.share(1)) is int
     assert type(table.share(1.0)) is float
+    assert table.share(0.0) == 0.0
     assert math.copysign(1, table.share(-0.0)) == -1  # not the 0.0 seen before
     big = table.share(10**6)
     assert table.share(int("1000000")) is big
