@@ -154,6 +154,51 @@ def test_a_database_of_the_previous_schema_keeps_its_history_and_alerts(tmp_path
         migrated.close()
 
 
+def test_migration_10_keeps_states_tracks_and_history_in_one_b_tree_each(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v9.db"
+    with closing(sqlite3.connect(path)) as db:
+        for number, script in enumerate(MIGRATIONS[:9], start=1):
+            db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(
+            "INSERT INTO device_states VALUES ('door-b1-u1', 'door', '{\"open\": true}', "
+            "'2026-03-02T02:00:00.000000+00:00', '2026-03-02T02:00:00.000000+00:00', "
+            "'2026-03-02T02:00:01.000000+00:00', 1, 0.25, 3, "
+            "'2026-03-02T02:00:00.000000+00:00')"
+        )
+        db.execute(
+            "INSERT INTO rule_tracks VALUES ('door_left_open', 'door-b1-u1', "
+            "'2026-03-02T02:00:00.000000+00:00', '2026-03-02T02:05:00.000000+00:00', 0, "
+            '\'{"kind": "door"}\')'
+        )
+        db.executemany(  # slots wrapped: the newest change is not the highest slot
+            "INSERT INTO device_history VALUES ('door-b1-u1', ?, ?, ?, '{\"open\": true}')",
+            [(seq % HISTORY_PER_DEVICE, seq, at(seq).isoformat()) for seq in (199, 200, 201)],
+        )
+        db.commit()
+
+    migrated = Store(path)
+    try:
+        state = migrated.devices.state("door-b1-u1")
+        assert state is not None
+        assert (state.clock_skew_s, state.changes, state.is_online) == (0.25, 3, True)
+        [(key, track)] = migrated.devices.tracks()
+        assert key == ("door_left_open", "door-b1-u1")
+        assert track.data == {"kind": "door"}
+        assert [c.at for c in migrated.devices.history("door-b1-u1")] == [at(201), at(200), at(199)]
+    finally:
+        migrated.close()
+    with closing(sqlite3.connect(path)) as db:
+        tables = dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert tables["device_states"].endswith("WITHOUT ROWID")
+    assert tables["rule_tracks"].endswith("WITHOUT ROWID")
+    assert "device_history_seq" not in indexes
+    assert not any(name.startswith("sqlite_autoindex_device_states") for name in indexes)
+
+
 def test_checkpoints_bring_the_wal_back_into_the_database(store: Store, tmp_path: Path) -> None:
     # past SQLite's default auto-checkpoint (1,000 pages): a commit would have checkpointed
     states = {
