@@ -83,14 +83,49 @@ def hold_at(rule: HeldRule, at: datetime, tz: ZoneInfo) -> timedelta:
     return timedelta(seconds=rule.hold_s)
 
 
+# The stretch of constant hold the last door opening under each (day hold, night, zone)
+# fell in, from the opening to the next night edge: openings come in time order, so most
+# fall in the stretch of the one before and are due one addition later, without walking
+# the day's edges again. A handful of keys (one per held rule and zone); bounded anyway.
+_Stretch = tuple[datetime, datetime, timedelta]
+_StretchKey = tuple[float, time, time, float, ZoneInfo]  # the hold's settings, not the model:
+_stretches: dict[_StretchKey, _Stretch] = {}  # a pydantic model hashes slowly
+_MAX_STRETCHES = 64
+
+
 def held_due_at(rule: HeldRule, since_at: datetime, tz: ZoneInfo) -> datetime:
     """When a condition that began at `since_at` and keeps holding raises its alert."""
-    if rule.night is None:
+    night = rule.night
+    if night is None:
         return since_at + timedelta(seconds=rule.hold_s)
+    key = (rule.hold_s, night.start, night.end, night.hold_s, tz)
+    stretch = _stretches.get(key)
+    if stretch is not None and stretch[0] <= since_at < stretch[1]:
+        due = since_at + stretch[2]
+        if due < stretch[1]:
+            return due
+    return walk_held_due_at(rule, since_at, tz, key)
+
+
+def walk_held_due_at(
+    rule: HeldRule,
+    since_at: datetime,
+    tz: ZoneInfo,
+    key: _StretchKey | None = None,
+) -> datetime:
+    """`held_due_at` from the night edges after `since_at`, one stretch of constant hold
+    at a time; with `key`, the first stretch is kept for the next opening."""
+    night = rule.night
+    assert night is not None  # noqa: S101  # held_due_at answers the rest
     segment_start = since_at
-    for boundary in _boundaries_after(since_at, rule.night, tz):
+    for boundary in _boundaries_after(since_at, night, tz):
         # hold(x) is constant on [segment_start, boundary)
-        candidate = max(segment_start, since_at + hold_at(rule, segment_start, tz))
+        hold = hold_at(rule, segment_start, tz)
+        if key is not None and segment_start == since_at:
+            if len(_stretches) >= _MAX_STRETCHES:
+                _stretches.clear()
+            _stretches[key] = (since_at, boundary, hold)
+        candidate = max(segment_start, since_at + hold)
         if candidate < boundary:
             return candidate
         segment_start = boundary

@@ -180,8 +180,21 @@ def convert(field: MappedField, raw: Any, *, is_text: bool = False) -> FieldValu
     return check(field.spec, value)
 
 
+_EXACT = 1 << 53
+
+
 def check(spec: FieldSpec, value: Any) -> FieldValue | Problem:
     """`value` as the field's type when it has that type and is within the field's range."""
+    # the commonest (a battery level, a link quality): the answer the float path below
+    # gives, without the round trip through float (exact below 2**53)
+    if (
+        type(value) is int
+        and spec.type == "int"
+        and -_EXACT < value < _EXACT
+        and (spec.ge is None or value >= spec.ge)
+        and (spec.le is None or value <= spec.le)
+    ):
+        return value
     if spec.type == "bool":
         if isinstance(value, bool):
             return value

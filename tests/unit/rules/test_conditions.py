@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.conditions import held_due_at, hold_at, is_in_window
+from rules.conditions import held_due_at, hold_at, is_in_window, walk_held_due_at
 from rules.model import HeldRule
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -168,3 +168,32 @@ def test_due_time_is_the_earliest_instant_the_hold_is_met(rule: HeldRule, since:
     while x < due:
         assert x - since < hold_at(rule, x, SHANGHAI), f"{x} already meets its hold"
         x += timedelta(seconds=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rule=rules_with_night(),
+    start=SINCE,
+    steps=st.lists(st.integers(min_value=-7200, max_value=5 * 3600), min_size=2, max_size=40),
+    zone=st.sampled_from([SHANGHAI, BERLIN]),
+)
+def test_the_kept_stretch_answers_as_the_walk_over_the_edges_does(
+    rule: HeldRule, start: datetime, steps: list[int], zone: ZoneInfo
+) -> None:
+    """Openings one after another (now and then an earlier one, a late reading), across
+    night edges and daylight-saving changes: the shortcut through the stretch the last
+    opening fell in gives each the due time the full walk gives."""
+    since = start
+    for step in steps:
+        since += timedelta(seconds=step)
+        assert held_due_at(rule, since, zone) == walk_held_due_at(rule, since, zone), since
+
+
+def test_openings_in_one_stretch_are_due_a_hold_later_and_one_past_its_end_is_not() -> None:
+    first = local(2026, 3, 1, 21, 50, 0).astimezone(UTC)
+    assert held_due_at(DEFAULT, first, SHANGHAI) == first + timedelta(seconds=180)
+    # in the same stretch (before 22:00): the day hold, unless night begins first
+    then = local(2026, 3, 1, 21, 56, 0).astimezone(UTC)
+    assert held_due_at(DEFAULT, then, SHANGHAI) == then + timedelta(seconds=180)
+    late = local(2026, 3, 1, 21, 59, 0).astimezone(UTC)
+    assert held_due_at(DEFAULT, late, SHANGHAI) == local(2026, 3, 1, 22, 0, 0)

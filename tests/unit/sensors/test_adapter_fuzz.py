@@ -233,3 +233,32 @@ def test_one_megabyte_payloads_are_refused_by_size(topic: str, filler: bytes) ->
         RejectReason.IGNORED_TOPIC,
     ):
         assert result.reason == RejectReason.PAYLOAD_TOO_LARGE
+
+
+INT_SPECS = [
+    field for spec in KINDS.values() for field in spec.fields.values() if field.type == "int"
+]
+
+
+@SETTINGS
+@given(
+    field=st.sampled_from(INT_SPECS),
+    value=st.one_of(st.integers(), st.integers(-(2**60), 2**60), st.integers(-200, 70_000)),
+)
+def test_an_int_field_takes_a_whole_number_in_its_range_and_refuses_the_rest(
+    field: Any, value: int
+) -> None:
+    """The int fast path of `check` and its float path agree at every size and edge."""
+    got = fieldmap.check(field, value)
+    try:
+        number = float(value)
+    except OverflowError:
+        assert got == fieldmap.Problem("number out of range")
+        return
+    in_range = (field.ge is None or number >= field.ge) and (field.le is None or number <= field.le)
+    if in_range:
+        assert got == int(number)
+        assert type(got) is int
+    else:
+        assert isinstance(got, fieldmap.Problem)
+        assert "below" in got.text or "above" in got.text
