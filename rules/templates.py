@@ -17,7 +17,6 @@ error. A place the subject does not have (a gate has no building) renders as "".
 
 from __future__ import annotations
 
-import functools
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -132,12 +131,25 @@ def place_values(
     """Names of the places on the subject's path, the device's own name, and `place`: the
     names from the community down, ending with the device (a node ends with itself).
     (A fresh dict: callers add to it.)"""
-    return dict(_place_values(subject_id, where, lang, is_node))
+    key = (subject_id, lang, is_node)
+    known = _places.get(key)
+    if known is not None and known[0] is where:
+        return dict(known[1])
+    values = _place_values(subject_id, where, lang, is_node)
+    if len(_places) >= _MAX_PLACES:
+        _places.pop(next(iter(_places)), None)  # the oldest: a district's doors cycle through
+    _places[key] = (where, values)
+    return dict(values)
 
 
-@functools.lru_cache(maxsize=65536)
+# Once per subject and language: every alert of a door names the same places. Keyed by
+# the subject and checked by the identity of its `Where` (a moved device has a new one):
+# an lru_cache keyed by the `Where` itself hashed its whole path on every alert.
+_places: dict[tuple[str, str, bool], tuple[Where | None, dict[str, str]]] = {}
+_MAX_PLACES = 65536
+
+
 def _place_values(subject_id: str, where: Where | None, lang: str, is_node: bool) -> dict[str, str]:
-    """Once per subject and language: every alert of a door names the same places."""
     values = {"device": subject_id, "device_id": subject_id}
     if where is None:
         return values
@@ -170,7 +182,8 @@ def time_values(opened_at: datetime, at: datetime, lang: str) -> dict[str, str]:
 
 def templates_of(rule: AnyRule) -> dict[str, str]:
     """The rule's message templates by language (place and title when it has none)."""
-    return rule.message.model_dump() if rule.message is not None else DEFAULT_MESSAGE
+    message = rule.message
+    return {"zh": message.zh, "en": message.en} if message is not None else DEFAULT_MESSAGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,22 +134,23 @@ class Router:
 
     def subject(self, alert: Alert, event: str, now: datetime) -> Subject:
         links = self._links
+        node_ids = alert.node_ids  # made from the location on each call
         return Subject(
             facts=EventFacts(
                 event=event.removeprefix("alert."),
                 rule_id=alert.rule_id,
                 kind=alert.kind,
                 severity=alert.severity,
-                node_ids=alert.node_ids,
+                node_ids=node_ids,
                 at=now,
             ),
-            node_ids=alert.node_ids,
+            node_ids=node_ids,
             escalation_level=alert.escalation_level,
             assignees=(alert.assigned_to,) if alert.assigned_to else (),
             body=notice(alert, event),
             key=idempotency_key(alert, event, ""),
             link=None if links is None else lambda person, at: links.url(alert.id, person, at),
-            unit_id=alert.node_ids[-1],
+            unit_id=node_ids[-1],
         )
 
     def decisions(self, alert: Alert, event: str, now: datetime) -> list[Decision]:

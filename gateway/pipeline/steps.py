@@ -383,7 +383,11 @@ class Pipeline:
                 # the site's id string, not the message's copy of it: states, tracks and
                 # their keys then hold one string per device (6 MB at 100,000 devices)
                 applied = Reading(
-                    placement.device_id, reading.kind, reading.fields, moment.at, reading.received_at
+                    placement.device_id,
+                    reading.kind,
+                    reading.fields,
+                    moment.at,
+                    reading.received_at,
                 )  # not _replace: one call, not a generic rebuild
                 if repeat(before, applied, moment):
                     return Accepted(applied, placement, is_change=False, is_repeat=True)

@@ -208,3 +208,19 @@ def test_a_door_left_open_at_night_says_30_seconds_and_names_the_door_once() -> 
     assert raised.rule_id == "door_left_open"
     assert raised.message_zh == "光明社区 第1网格 1号楼 1单元 单元门已打开30秒"
     assert raised.message_en == "Door open for 30 s: 光明社区 第1网格 1号楼 1单元 单元门"
+
+
+def test_a_device_moved_or_renamed_is_named_by_its_new_place_not_the_one_kept() -> None:
+    """The words for a subject's place are kept between alerts; a device moved (a new
+    `Where`) is worded afresh, and alerts in between still read from the kept words."""
+    rule = next(r for r in SHIPPED if r.id == "door_left_open")
+    first = Where.on("door-x", Kind.DOOR, "北门", (("community", "c1", "光明社区"),))
+    moved = Where.on("door-x", Kind.DOOR, "西门", (("community", "c2", "幸福社区"),))
+
+    def zh(where: Where) -> str:
+        return Wording(rule, "door-x", where, {}, T_OPENED, T_OPENED + seconds(30)).messages()[0]
+
+    assert "光明社区 北门" in zh(first)
+    assert "光明社区 北门" in zh(first)  # the kept words
+    assert "幸福社区 西门" in zh(moved)
+    assert "光明社区" not in zh(moved)
