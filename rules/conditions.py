@@ -87,9 +87,10 @@ def hold_at(rule: HeldRule, at: datetime, tz: ZoneInfo) -> timedelta:
 # fell in, from the opening to the next night edge: openings come in time order, so most
 # fall in the stretch of the one before and are due one addition later, without walking
 # the day's edges again. A handful of keys (one per held rule and zone); bounded anyway.
+# Keyed by the hold's settings, not the NightHold model: a pydantic model hashes slowly.
 _Stretch = tuple[datetime, datetime, timedelta]
-_StretchKey = tuple[float, time, time, float, ZoneInfo]  # the hold's settings, not the model:
-_stretches: dict[_StretchKey, _Stretch] = {}  # a pydantic model hashes slowly
+_StretchKey = tuple[float, time, time, float, ZoneInfo]
+_stretches: dict[_StretchKey, _Stretch] = {}
 _MAX_STRETCHES = 64
 
 

@@ -145,26 +145,21 @@ def observe_absence(
     is_watching = track is not None and not (track.is_raised or "silent_at" in track.data)
     if track is not None and not is_watching:
         back(led, groups, rule, key, track, at)
-    due = None if silent_s is None else allowed_from(rule, at + timedelta(seconds=silent_s), led.tz)
     if (
-        is_watching
-        and track is not None
+        track is not None
         and reading.kind != Kind.AVAILABILITY
         and len(track.data) == 1
         and track.data.get("kind") == reading.kind  # a StrEnum: equal to its value
-        and led.tracks.get(key) is track
     ):
-        # the commonest case by far: a device watched and still reporting, its data what
-        # the lines below would make of it again
-        track.since_at = at
-        track.due_at = due
-        led.refresh(key, track)
-        return
-    data = {} if reading.kind == Kind.AVAILABILITY else {"kind": reading.kind.value}
-    if track is not None and "kind" in track.data:
-        data = {"kind": track.data["kind"], **data}
-    data = shared_data(data)
+        data = track.data  # what the lines below would make of it again: the commonest case
+    else:
+        data = {} if reading.kind == Kind.AVAILABILITY else {"kind": reading.kind.value}
+        if track is not None and "kind" in track.data:
+            data = {"kind": track.data["kind"], **data}
+        data = shared_data(data)
+    due = None if silent_s is None else allowed_from(rule, at + timedelta(seconds=silent_s), led.tz)
     if is_watching and track is not None and track.data == data and led.tracks.get(key) is track:
+        # a device watched and still reporting: by far the commonest
         track.since_at = at
         track.due_at = due
         led.refresh(key, track)
