@@ -285,7 +285,7 @@ async def serve(
             if task is not outbox_task:
                 task.cancel()
         await asyncio.wait(tasks, timeout=SHUTDOWN_WAIT_S)
-        await close_channels(channels)  # the MQTT upstream connection
+        await close_channels(channels)  # MQTT upstream, webhooks' connections
         if ha is not None:
             await ha.close()  # says offline (retained) first
         if sink is not None:

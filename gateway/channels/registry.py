@@ -75,8 +75,8 @@ def build_channels(
 
 
 async def close_channels(channels: dict[tuple[str, str], Channel]) -> None:
-    """Close what holds a connection (MQTT upstream, the city feed); HTTP channels share
-    the caller's client."""
+    """Close what holds a connection (MQTT upstream, the city feed, a webhook's pool);
+    the other HTTP channels share the caller's client."""
     for channel in channels.values():
         if isinstance(channel, Closing):
             await channel.close()

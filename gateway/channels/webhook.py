@@ -19,8 +19,10 @@ Headers a receiver can rely on:
     X-Gridgate-Signature   sha256=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>, when a
                            secret is configured
 Any 2xx is delivered; anything else, or no answer, is retried by the outbox (version 2:
-the whole batch). Deliveries to one receiver run `max_in_flight` at a time over the HTTP
-client's kept-alive connections.
+the whole batch). Deliveries to one receiver run `max_in_flight` at a time over as many
+kept-alive connections of its own (gateway/channels/http11.py); a receiver whose URL goes
+through a proxy (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, not in `NO_PROXY`) is sent to
+through httpx, which speaks to proxies.
 """
 
 from __future__ import annotations
@@ -29,10 +31,14 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.request
+from typing import Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
 from gateway.channels.base import Outcome, Result
+from gateway.channels.http11 import Http11Pool, HttpFailure
 from gateway.config import WebhookTarget
 from gateway.store.records import Delivery
 
@@ -53,13 +59,55 @@ def batch_body(receiver: str, deliveries: list[Delivery]) -> bytes:
     return (head + ", ".join(items) + "]}").encode()
 
 
+class _Poster(Protocol):
+    async def post(self, body: bytes, headers: dict[str, str], timeout_s: float) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _ThroughHttpx:
+    """A proxied receiver: httpx's client (shared, closed by its owner)."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    async def post(self, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+        try:
+            response = await self._client.post(
+                self._url, content=body, headers=headers, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise HttpFailure(type(exc).__name__, str(exc)) from None
+        return response.status_code
+
+    async def aclose(self) -> None:
+        return None
+
+
+def is_proxied(url: str) -> bool:
+    """Whether the environment sends `url` through a proxy, as httpx reads it."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.netloc.rpartition("@")[2])
+
+
 class Webhook:
     def __init__(self, target: WebhookTarget, client: httpx.AsyncClient) -> None:
         self.name = target.name
         self.concurrency = target.max_in_flight
         self._target = target
-        self._client = client
-        self._url = str(target.url)
+        url = str(target.url)
+        self._poster: _Poster = (
+            _ThroughHttpx(client, url)
+            if is_proxied(url)
+            else Http11Pool(url, max_connections=target.max_in_flight)
+        )
+
+    async def close(self) -> None:
+        await self._poster.aclose()
 
     async def deliver(self, delivery: Delivery) -> Result:
         return await self._post(
@@ -84,14 +132,12 @@ class Webhook:
                 self._target.secret.get_secret_value(), timestamp, body
             )
         try:
-            response = await self._client.post(
-                self._url, content=body, headers=headers, timeout=self._target.timeout_s
-            )
-        except httpx.HTTPError as exc:
-            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}"[:300])
-        if response.is_success:
-            return Result(Outcome.DELIVERED, str(response.status_code))
-        return Result(Outcome.RETRY, f"HTTP {response.status_code}")
+            status = await self._poster.post(body, headers, self._target.timeout_s)
+        except HttpFailure as exc:
+            return Result(Outcome.RETRY, str(exc)[:300])
+        if 200 <= status < 300:
+            return Result(Outcome.DELIVERED, str(status))
+        return Result(Outcome.RETRY, f"HTTP {status}")
 
 
 class BatchWebhook(Webhook):
