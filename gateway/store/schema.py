@@ -333,7 +333,7 @@ MIGRATIONS: tuple[str, ...] = (
     # state and a rule's track are keyed rows (WITHOUT ROWID), and a device's history is
     # read through its key (a device's at most 200 slots, sorted by seq when read). Three
     # random pages less per door opened or closed, a third less SQLite work a change
-    # (docs/benchmarks.md, "This run, and what changed before it", Migration 10).
+    # (docs/benchmarks.md, "The run before, and what changed before it", Migration 10).
     """
     CREATE TABLE device_states_v10 (
         device_id TEXT PRIMARY KEY,
