@@ -154,6 +154,8 @@ class Http11Pool:
 
     async def _exchange(self, request: bytes) -> int:
         now = time.monotonic()
+        while self._idle and not self._idle[0].is_usable(now):
+            self._idle.popleft().close()  # the least recently used, gone stale
         while self._idle:
             link = self._idle.pop()  # the most recently used: the likeliest still open
             if link.is_usable(now):

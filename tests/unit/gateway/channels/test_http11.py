@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from gateway.channels import http11
 from gateway.channels.http11 import Http11Pool, HttpFailure, Target
 
 
@@ -340,4 +341,35 @@ async def test_https_is_verified_against_the_trust_store(certificate: tuple[Path
 
     with pytest.raises(HttpFailure, match="TLSError"):  # certifi does not know this one
         await Http11Pool(url, max_connections=1).post(b"{}", HEADERS, 5)
+    await server.stop()
+
+
+@on_loop
+async def test_connections_idle_too_long_are_closed_not_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http11, "IDLE_S", 0.5)
+
+    async def answer(_nth: int, _request: bytes) -> bytes:
+        await asyncio.sleep(0.02)
+        return ok()
+
+    server = Server(answer)
+    url = await server.start()
+    pool = Http11Pool(url, max_connections=2)
+    assert await asyncio.gather(*(pool.post(b"{}", HEADERS, 5) for _ in range(2))) == [200] * 2
+    assert server.open_now == 2
+    await asyncio.sleep(0.3)
+    assert await pool.post(b"{}", HEADERS, 5) == 200  # the newer link, idle again from here
+    await asyncio.sleep(0.3)  # the older one idle 0.6 s now, past IDLE_S; the newer 0.3 s
+
+    assert await pool.post(b"{}", HEADERS, 5) == 200
+    await asyncio.sleep(0.05)
+
+    assert pool.opened == 2  # the newer link served both
+    assert server.open_now == 1  # and the stale one was closed, not left open
+    await asyncio.sleep(0.6)
+    assert await pool.post(b"{}", HEADERS, 5) == 200
+    assert pool.opened == 3  # past IDLE_S the last one is not reused either
+    await pool.aclose()
     await server.stop()
