@@ -88,8 +88,12 @@ def ok(body: bytes = b"") -> bytes:
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b" % (len(body), body)
 
 
-async def always(reply: bytes) -> Server:
+async def always(reply: bytes, after_s: float = 0.0) -> Server:
+    """A server that answers every request `reply`, `after_s` after it came."""
+
     async def answer(_nth: int, _request: bytes) -> bytes:
+        if after_s:
+            await asyncio.sleep(after_s)
         return reply
 
     return Server(answer)
@@ -260,11 +264,7 @@ async def test_endless_headers_and_bad_framing_are_protocol_errors() -> None:
 
 @on_loop
 async def test_concurrent_posts_never_open_more_than_max_connections() -> None:
-    async def answer(_nth: int, _request: bytes) -> bytes:
-        await asyncio.sleep(0.02)
-        return ok()
-
-    server = Server(answer)
+    server = await always(ok(), after_s=0.02)
     url = await server.start()
     pool = Http11Pool(url, max_connections=3)
 
@@ -350,11 +350,7 @@ async def test_connections_idle_too_long_are_closed_not_reused(
 ) -> None:
     monkeypatch.setattr(http11, "IDLE_S", 0.5)
 
-    async def answer(_nth: int, _request: bytes) -> bytes:
-        await asyncio.sleep(0.02)
-        return ok()
-
-    server = Server(answer)
+    server = await always(ok(), after_s=0.02)
     url = await server.start()
     pool = Http11Pool(url, max_connections=2)
     assert await asyncio.gather(*(pool.post(b"{}", HEADERS, 5) for _ in range(2))) == [200] * 2
