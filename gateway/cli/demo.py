@@ -154,7 +154,7 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
                 "--topic-root", settings.mqtt.topic_root,
                 "--seed", str(seed),
             ]  # fmt: skip
-            simulator = subprocess.Popen(command, env=os.environ.copy())  # noqa: S603  # our own module
+            simulator = spawn_sheltered(command)
             say(f"simulator   pid {simulator.pid}, seed {seed}")
         asyncio.run(serve(settings, loaded, on_ready=announce))
     except KeyboardInterrupt:
@@ -170,6 +170,18 @@ def _demo(settings: Settings, loaded: Loaded, seed: int, *, start_simulator: boo
             broker.stop()
         say(f"stopped     state kept in {settings.state_dir}")
     return 0
+
+
+def spawn_sheltered(command: list[str]) -> subprocess.Popen[bytes]:
+    """Start `command` with SIGINT ignored until it sets a handler of its own: a Ctrl-C
+    while a Python child is still starting (importing `site`, before any of its code
+    runs) would otherwise end it with a "Fatal Python error" and a traceback. The demo
+    stops it itself (`_stop_process`); the simulator takes SIGINT again once it plays."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited across exec
+    try:
+        return subprocess.Popen(command, env=os.environ.copy())  # noqa: S603  # our own module
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop_process(process: subprocess.Popen[bytes], wait_s: float) -> None:
