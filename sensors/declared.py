@@ -36,6 +36,11 @@ KindOf = Callable[[str], Kind | None]
 # what a hook may raise to say "this payload is bad"; anything else is a bug in the hook
 HOOK_PAYLOAD_ERRORS = (ValueError, TypeError, KeyError, IndexError, ArithmeticError)
 _DETAIL_PROBLEMS = 3
+# each kind's required fields, in the kind's order
+_REQUIRED = {
+    kind: tuple(name for name, spec in KINDS[kind].fields.items() if spec.is_required)
+    for kind in Kind
+}
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 
 
@@ -353,9 +358,7 @@ class DeclaredAdapter:
     ) -> dict[str, FieldValue] | str:
         fields: dict[str, FieldValue] = {}
         problems: list[str] = []
-        sources: dict[str, str] = {}
         for mapped in mapped_fields:
-            sources[mapped.name] = mapped.source
             raw = fieldmap.lookup(body, mapped.path)
             if raw is MISSING or raw is None:  # vendors send null for "not known yet"
                 if mapped.default is not None:
@@ -373,10 +376,12 @@ class DeclaredAdapter:
             problem = self._run_hook(self.hook, kind, body, fields)
             if problem is not None:
                 problems.append(problem)
-        for name, spec in KINDS[kind].fields.items():
-            if spec.is_required and name not in fields and not problems and not is_partial:
-                source = f" (from {sources[name]!r})" if name in sources else ""
-                problems.append(f"fields.{name}: missing{source}")
+        if not problems and not is_partial:
+            for name in _REQUIRED[kind]:
+                if name not in fields:
+                    sources = [m.source for m in mapped_fields if m.name == name]
+                    source = f" (from {sources[-1]!r})" if sources else ""
+                    problems.append(f"fields.{name}: missing{source}")
         if problems:
             more = len(problems) - _DETAIL_PROBLEMS
             return "; ".join(problems[:_DETAIL_PROBLEMS]) + (f" (+{more} more)" if more > 0 else "")
