@@ -2,7 +2,7 @@
 
 The webhook is the channel that carries every alert event, hundreds a second in a storm;
 through httpx a POST costs ~0.7 ms of CPU on this machine (request and response models,
-auth and redirect layers, httpcore's pool and anyio streams), through this ~0.03 ms
+auth and redirect layers, httpcore's pool and anyio streams), through this ~0.06 ms
 (docs/benchmarks.md, "This run: the webhook's own HTTP client and a 4 ms linger"). It
 does one thing: POST a body to the URL it was made for and answer the status code.
 
