@@ -1,7 +1,10 @@
 """The paho client MqttIngest drives: the fast path (`BufferedClient`) or paho's public path.
 
 `BufferedClient` relies on internals of paho-mqtt 2.2 (pinned `~=2.2.0` in pyproject.toml):
-`_sock_recv` is the one place paho reads the socket; `_handle_publish` decodes
+`_sock_recv` is the one place paho reads the socket; `_packet_read` reads one packet
+(ours frames a whole PUBLISH found in the buffer itself, with no `_sock_recv` a field
+and no `_in_packet`, stamping `_last_bytes_received` under `_msgtime_mutex` as paho
+does; anything else is paho's); `_handle_publish` decodes
 `_in_packet` (anything but the common case is left to it); `_packet_queue` takes any bytes
 to write (paho's own `ack` queues a 4-byte PUBACK through it per message); `_manual_ack`
 and `_protocol` say how the client was built. `fast_path_problem` checks, once at start,
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import struct
+import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -28,9 +32,12 @@ READ_CHUNK = 65536
 # paho method -> the parameters BufferedClient overrides or calls it with, in order
 FAST_PATH_METHODS: dict[str, tuple[str, ...]] = {
     "_handle_publish": ("self",),
+    "_packet_read": ("self",),
     "_sock_recv": ("self", "bufsize"),
     "_packet_queue": ("self", "command", "packet", "mid", "qos"),
 }
+# what `_packet_read` stamps after each packet (paho's keepalive reads it)
+FAST_PATH_ATTRIBUTES = ("_msgtime_mutex", "_last_bytes_received")
 IN_PACKET_KEYS = ("command", "packet")
 
 _PUBACK = struct.Struct("!BBH")  # type, remaining length 2, packet id: a v5 PUBACK, success
@@ -78,6 +85,9 @@ def fast_path_problem(client: mqtt.Client) -> str | None:
         problem = _parameters_problem(name, expected)
         if problem is not None:
             return problem
+    for name in FAST_PATH_ATTRIBUTES:
+        if not hasattr(client, name):
+            return f"paho Client.{name} is missing"
     if getattr(client, "_manual_ack", None) is not True:
         return "paho Client._manual_ack does not say manual_ack=True"
     if getattr(client, "_protocol", None) != MQTTProtocolVersion.MQTTv5:
@@ -145,11 +155,20 @@ class BufferedClient(PahoClient):
         take = self.on_publish_packet
         if not self.is_fast or take is None:
             return super()._handle_publish()
-        header: int = self._in_packet["command"]
+        decoded = self._decoded(self._in_packet["command"], self._in_packet["packet"])
+        if decoded is None:
+            return super()._handle_publish()
+        take(*decoded)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _decoded(
+        self, header: int, packet: bytes | bytearray
+    ) -> tuple[str, bytes, int, int, bool] | None:
+        """(topic, payload, mid, qos, dup) of a PUBLISH the fast path takes (QoS 0 or 1,
+        no properties, manual acks on MQTT v5); None: paho's to decode."""
         qos = (header & 0x06) >> 1
         if qos == 2 or not self._manual_ack or self._protocol != MQTTProtocolVersion.MQTTv5:
-            return super()._handle_publish()
-        packet: bytes | bytearray = self._in_packet["packet"]
+            return None
         try:
             end = 2 + int.from_bytes(packet[:2], "big")
             topic = packet[2:end].decode()
@@ -159,10 +178,45 @@ class BufferedClient(PahoClient):
                 end += 2
             has_properties = packet[end] != 0  # v5: the properties' length, 0 for none
         except (IndexError, UnicodeDecodeError):
-            return super()._handle_publish()  # paho says what is wrong with it
+            return None  # paho says what is wrong with it
         if has_properties or not topic:  # an empty topic: a v5 topic alias, paho's
-            return super()._handle_publish()
-        take(topic, bytes(packet[end + 1 :]), mid, qos, bool(header & 0x08))
+            return None
+        return topic, bytes(packet[end + 1 :]), mid, qos, bool(header & 0x08)
+
+    def _packet_read(self) -> MQTTErrorCode:
+        """A whole PUBLISH the buffer holds is taken from it in one go; anything else
+        (another packet, one not all read yet, one paho must decode, a packet paho has
+        begun) is paho's, which reads it from the same place through `_sock_recv`."""
+        take = self.on_publish_packet
+        buf = self._rbuf
+        pos = self._rpos
+        if not self.is_fast or take is None or pos >= len(buf) or self._in_packet["command"]:
+            return super()._packet_read()
+        header = buf[pos]
+        if header & 0xF0 != mqtt.PUBLISH:
+            return super()._packet_read()
+        start = pos + 1
+        length = 0
+        shift = 0
+        while True:  # the remaining length: 7 bits a byte, at most 4 bytes
+            if start >= len(buf) or shift > 21:
+                return super()._packet_read()
+            byte = buf[start]
+            start += 1
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        end = start + length
+        if end > len(buf):
+            return super()._packet_read()
+        decoded = self._decoded(header, buf[start:end])
+        if decoded is None:
+            return super()._packet_read()
+        self._rpos = end
+        with self._msgtime_mutex:
+            self._last_bytes_received = time.monotonic()
+        take(*decoded)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:

@@ -12,10 +12,11 @@
   their acknowledgements happen without a hand-over between threads.
 - paho asks the socket for each packet a field at a time (a byte for the type, a byte per
   length digit, then the rest): a system call each. `BufferedClient` reads what the socket
-  has, 64 KiB at once, and serves paho from memory; it decodes the common PUBLISH (QoS 0
-  or 1, no properties) itself, straight into a `Message`, where paho would build a
-  properties object, a message object and match the topic against callback filters; and
-  it queues a step's PUBACKs as one write instead of one packet (and system call) each.
+  has, 64 KiB at once, and serves paho from memory; it frames and decodes the common
+  PUBLISH (QoS 0 or 1, no properties) itself, straight into a `Message`, where paho would
+  read it a field at a time, build a properties object, a message object and match the
+  topic against callback filters; and it queues a step's PUBACKs as one write instead
+  of one packet (and system call) each.
   It relies on paho internals (gateway/ingest/client.py): start-up checks they are there
   and otherwise runs paho's public path (`PahoClient`), as `mqtt.fast_path=false` does.
 - Connecting (which can block for the connect timeout when the broker is unreachable)
