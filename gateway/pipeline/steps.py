@@ -60,7 +60,7 @@ from sensors.reading import Reading, Rejection, RejectReason
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
-LINGER_S = 0.004  # a step waits this long for company when few messages wait
+LINGER_S = 0.008  # a step waits this long for company when few messages wait
 LINGER_ENOUGH = 50  # ... fewer than this
 SEEN_FLUSH_S = 1.0
 SEEN_CHUNK = 500
@@ -165,8 +165,9 @@ class Pipeline:
         larger its steps, and the fixed cost of a step (its timers, its transaction, its
         hand-overs) is paid once for more messages. When few wait, the step waits
         `LINGER_S` for more first: at a moderate rate a step per message or two would
-        otherwise cost about twice the CPU (docs/benchmarks.md); an alert is that much
-        later at most, since timers wait for the messages that came before them."""
+        otherwise cost about twice the CPU (docs/benchmarks.md: 4 ms halved it at 1,000
+        msg/s, 8 ms took a fifth more); an alert is that much later at most, since timers
+        wait for the messages that came before them."""
         take = functools.partial(self._take_batch, inbox)
         while True:
             await inbox.wait()
