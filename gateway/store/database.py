@@ -22,7 +22,8 @@ from gateway.store.schema import MIGRATIONS
 
 @functools.lru_cache(maxsize=4096)
 def ts(at: datetime) -> str:
-    """An instant as stored: UTC, ISO 8601, microseconds (so text order is time order)."""
+    """An instant as stored: UTC, ISO 8601, microseconds (so text order is time order).
+    Cached: a step writes the same instants many times (one arrival time per burst read)."""
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
