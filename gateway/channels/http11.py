@@ -41,6 +41,7 @@ IDLE_S = 30.0  # an idle connection older than this is closed, not reused
 MAX_HEAD = 64 * 1024  # status line and headers of one response
 MAX_BODY = 1024 * 1024  # a response body read to keep the connection; more: closed
 _READ = 64 * 1024
+CLOSED_MID_ANSWER = "the receiver closed the connection mid-answer"
 
 
 class HttpFailure(Exception):
@@ -186,20 +187,18 @@ class Http11Pool:
 
     async def _on(self, link: _Link, request: bytes, *, reused: bool) -> int:
         keep = False
+        first: bytes | None = None  # the answer's head, once read
         try:
-            try:
-                link.writer.write(request)
-                await link.writer.drain()
-                first = await link.reader.readuntil(b"\r\n\r\n")
-            except (OSError, asyncio.IncompleteReadError) as exc:
-                if reused and not isinstance(exc, ssl.SSLError) and not _partial(exc):
-                    raise _Closed from None
-                raise HttpFailure("ReadError", _reason(exc)) from None
+            link.writer.write(request)
+            await link.writer.drain()
+            first = await link.reader.readuntil(b"\r\n\r\n")
             status, keep = await _response(link.reader, first)
             return status
         except asyncio.LimitOverrunError:
             raise HttpFailure("ProtocolError", "response headers too long") from None
         except (OSError, asyncio.IncompleteReadError) as exc:
+            if reused and first is None and not isinstance(exc, ssl.SSLError) and not _partial(exc):
+                raise _Closed from None  # not a byte of an answer: the receiver had closed it
             raise HttpFailure("ReadError", _reason(exc)) from None
         finally:
             if keep:
@@ -226,7 +225,7 @@ def _partial(exc: BaseException) -> bytes:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, asyncio.IncompleteReadError):
-        return "the receiver closed the connection mid-answer"
+        return CLOSED_MID_ANSWER
     return str(exc) or type(exc).__name__
 
 
@@ -279,7 +278,7 @@ async def _drop(reader: asyncio.StreamReader, size: int, *, exact: bool = False)
         chunk = await reader.read(min(left, _READ))
         if not chunk:
             if exact:
-                raise HttpFailure("ReadError", "the receiver closed the connection mid-answer")
+                raise HttpFailure("ReadError", CLOSED_MID_ANSWER)
             return
         left -= len(chunk)
 
