@@ -20,6 +20,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
@@ -95,6 +96,13 @@ class _Http(asyncio.Protocol):
             if headers.get("connection", "").lower() == "close":
                 self._transport.close()
                 return
+
+
+def in_process() -> Callable[[], asyncio.Protocol]:
+    """This receiver's protocol for a server on the caller's own loop, keeping what
+    arrives where nobody reads it (bench/webhook_client.py measures clients against it)."""
+    state = _State()
+    return lambda: _Http(state)
 
 
 async def _tick(state: _State, stop: asyncio.Event) -> None:

@@ -5,20 +5,26 @@ it is installed), each over one kept-alive connection to a local receiver.
 
 Every client sends the same version-1 alert body with the gateway's headers, one POST
 after the other, and waits for each answer; the receiver runs on the same loop and
-answers `200` at once (a bare asyncio protocol), so the figure is the client's CPU plus
-the receiver's small share, the same for all. Reported: CPU microseconds per POST
-(process time over the POSTs), best of `--rounds`, the clients interleaved.
+answers `200` at once (bench/receiver.py's protocol, the doors benchmark's receiver), so
+the figure is the client's CPU plus the receiver's small share, the same for all.
+Reported: CPU microseconds per POST (process time over the POSTs), best of `--rounds`,
+the clients interleaved.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.receiver import in_process  # the repository's root is on the path now
 from gateway.channels.http11 import Http11Pool
 
 BODY = (
@@ -35,35 +41,8 @@ HEADERS = {
     "X-Gridgate-Timestamp": "1796412420",
     "User-Agent": "gridgate-webhook/1",
 }
-ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
 Run = Callable[[str, int], Awaitable[float]]
-
-
-class _Receiver(asyncio.Protocol):
-    """Answers each whole request (head and Content-Length body) with `200` at once."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while (end := self._buffer.find(b"\r\n\r\n")) >= 0:
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in self._buffer[:end].split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            if len(self._buffer) < end + 4 + length:
-                return
-            self._buffer = self._buffer[end + 4 + length :]
-            assert self._transport is not None
-            self._transport.write(ANSWER)
 
 
 async def ours(url: str, posts: int) -> float:
@@ -105,7 +84,7 @@ async def with_aiohttp(url: str, posts: int) -> float:
 
 
 async def main(posts: int, rounds: int) -> None:
-    server = await asyncio.get_running_loop().create_server(_Receiver, "127.0.0.1", 0)
+    server = await asyncio.get_running_loop().create_server(in_process(), "127.0.0.1", 0)
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
     clients: dict[str, Run] = {"gridgate http11": ours, "httpx": with_httpx}
     try:
