@@ -3,8 +3,9 @@
 Each row breaks one source (an environment variable, the --config file, the site, rules,
 roster or an adapter file) and states every line `gridgate check-config` (or `run`) must
 print for it: exit code 2, a header, then one line per problem naming the variable or
-`path:line` and the reason, never a traceback. The rows run as parallel subprocesses (the
-import of the gateway is most of each run's time).
+`path:line` and the reason, never a traceback. Each row is a test of its own, one
+subprocess each, so that a parallel run spreads them (a fixture running all the rows at
+once ran them all again in every worker that got one of them).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,19 +263,11 @@ def _run(row: Row, folder: Path) -> Outcome:
     return Outcome(folder, result)
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
-    folders = {row.id: tmp_path_factory.mktemp(row.id) for row in ROWS}
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        futures = {row.id: pool.submit(_run, row, folders[row.id]) for row in ROWS}
-        yield {row_id: future.result() for row_id, future in futures.items()}
-
-
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_a_broken_source_is_refused_in_one_line_per_problem_naming_its_place(
-    row: Row, outcomes: dict[str, Outcome]
+    row: Row, tmp_path: Path
 ) -> None:
-    outcome = outcomes[row.id]
+    outcome = _run(row, tmp_path)
     result = outcome.result
 
     assert result.returncode == 2, (result.stdout, result.stderr)
