@@ -5,22 +5,29 @@
 
 The question behind it (docs/benchmarks.md, "Measured before building"): deciding in two
 processes, each owning half of the devices, needs the reading side to pass each message,
-as MQTT delivered it, to the process that owns its device. This sends the messages as the
-gateway's inbox holds them (topic, payload bytes, arrival, packet id, QoS) in batches,
-pickled over a socket pair to a child that unpickles them, and reports the sender's CPU
-per message. Not the benchmark, and not a design: a figure for one.
+as MQTT delivered it, to the process that owns its device. This sends door traffic (opens,
+closes, re-reports: bench/pipeline_micro.py's `traffic`) as the gateway's inbox holds it
+(`gateway.ingest.mqtt.Message`) in batches, pickled over a socket pair to a child that
+unpickles them, and reports the sender's CPU per message. Not the benchmark, and not a
+design: a figure for one.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import socket
 import sys
 import time
+from datetime import UTC, datetime
+from itertools import islice
 from multiprocessing.connection import Connection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.pipeline_micro import traffic
 
 STOP = b"stop"
 
@@ -36,6 +43,8 @@ def _receive(conn: Connection) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--doors", type=int, default=13_000)
+    parser.add_argument("--held", type=float, default=0.25, help="share of opens held")
     parser.add_argument("--batches", default="30,100,500", help="messages per hand-over")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
@@ -48,22 +57,9 @@ def main() -> int:
         os._exit(0)
     theirs.close()
     conn = Connection(ours.detach())
-    payload = json.dumps(
-        {
-            "battery": 87,
-            "contact": False,
-            "device_temperature": 26,
-            "linkquality": 143,
-            "voltage": 2995,
-            "power_outage_count": 3,
-            "last_seen": "2026-12-06T22:40:01.123+00:00",
-        }
-    ).encode()
-    start = time.time()
-    messages = [
-        (f"zigbee2mqtt/door-{i:06d}", payload, start + i / 1000, i % 65535 + 1, 1)
-        for i in range(args.messages)
-    ]
+    doors = [f"door-{i:06d}" for i in range(args.doors)]
+    stream = traffic(doors, args.held, datetime.now(UTC), rate=2_000)
+    messages = list(islice(stream, args.messages))
     try:
         for batch in batches:
             began = time.process_time()
