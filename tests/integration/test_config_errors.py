@@ -229,19 +229,13 @@ ROWS = [
 ]
 
 
-@dataclass(frozen=True)
-class Outcome:
-    folder: Path
-    result: subprocess.CompletedProcess[str]
-
-
-def _run(row: Row, folder: Path) -> Outcome:
+def _run(row: Row, folder: Path) -> subprocess.CompletedProcess[str]:
     for name, text in row.files.items():
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text.replace("{dir}", str(folder)), encoding="utf-8")
     env = {k: v.replace("{dir}", str(folder)) for k, v in row.env.items()}
-    result = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -260,15 +254,13 @@ def _run(row: Row, folder: Path) -> Outcome:
         timeout=120,
         check=False,
     )
-    return Outcome(folder, result)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
 def test_a_broken_source_is_refused_in_one_line_per_problem_naming_its_place(
     row: Row, tmp_path: Path
 ) -> None:
-    outcome = _run(row, tmp_path)
-    result = outcome.result
+    result = _run(row, tmp_path)
 
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
@@ -276,6 +268,6 @@ def test_a_broken_source_is_refused_in_one_line_per_problem_naming_its_place(
     assert header == HEADER
     assert len(problems) == len(row.expected), problems
     for line, (start, reason) in zip(problems, row.expected, strict=True):
-        assert line.startswith(start.replace("{dir}", str(outcome.folder))), line
+        assert line.startswith(start.replace("{dir}", str(tmp_path))), line
         assert reason in line, line
-    assert not (outcome.folder / "state").exists(), "nothing may start on a bad setting"
+    assert not (tmp_path / "state").exists(), "nothing may start on a bad setting"
