@@ -18,6 +18,7 @@ import cProfile
 import heapq
 import io
 import json
+import pickle
 import pstats
 import random
 import sys
@@ -42,7 +43,7 @@ from gateway.places.roster import Roster
 from gateway.places.site import load_site
 from gateway.runtime.stats import Health
 from gateway.store import Store
-from gateway.store.step import StepWrite
+from gateway.store.step import StepWrite, write_step
 from gateway.store.writer import Writer
 from rules.engine import Engine
 from rules.model import load_rules
@@ -65,6 +66,26 @@ class _SimClock:
 
     def advance(self, at: datetime) -> None:
         return None
+
+
+class _Cursor:
+    rowcount = 1
+
+    def fetchone(self) -> tuple[int]:
+        return (0,)
+
+
+class _NoSql:
+    """A connection that executes nothing: what `write_step` costs before SQLite."""
+
+    total_changes = 0
+
+    def execute(self, sql: str, args: object = ()) -> _Cursor:
+        return _Cursor()
+
+    def executemany(self, sql: str, rows: object) -> _Cursor:
+        self.total_changes += len(list(rows))  # type: ignore[call-overload]
+        return _Cursor()
 
 
 class _CaughtUp:
@@ -119,6 +140,11 @@ def main() -> int:
     # were 4 s, mostly before any hold ended: a third of the real cost went unmeasured)
     parser.add_argument("--rate", type=float, default=2_000, help="simulated msg/s")
     parser.add_argument("--profile", action="store_true", help="cProfile the deciding part")
+    parser.add_argument(
+        "--write-parts",
+        action="store_true",
+        help="also time a step's rows without SQLite, and pickling it (for a writer process)",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="gg-micro-"))
@@ -162,7 +188,8 @@ def main() -> int:
         ]
         store.write(pipeline._observe(batch, now))
 
-    decide_s = write_s = 0.0
+    decide_s = write_s = rows_s = dumps_s = loads_s = 0.0
+    pickled = 0
     counts = {"alerts": 0, "deliveries": 0, "history": 0, "tracks": 0, "states": 0}
     rules_seen: dict[str, int] = {}
     tracks_seen: dict[str, int] = {}
@@ -178,6 +205,18 @@ def main() -> int:
         if profiler is not None:
             profiler.disable()
         t1 = time.process_time()
+        if args.write_parts:
+            write_step(_NoSql(), step)  # type: ignore[arg-type]
+            t_rows = time.process_time()
+            blob = pickle.dumps(step, protocol=5)
+            t_dumps = time.process_time()
+            pickle.loads(blob)  # noqa: S301  # our own bytes
+            t_loads = time.process_time()
+            rows_s += t_rows - t1
+            dumps_s += t_dumps - t_rows
+            loads_s += t_loads - t_dumps
+            pickled += len(blob)
+            t1 = time.process_time()
         store.write(step)
         t2 = time.process_time()
         decide_s += t1 - t0
@@ -197,6 +236,12 @@ def main() -> int:
         f"{done:,} messages, {args.doors:,} doors, held {args.held:.0%}, batches of "
         f"{args.batch}: decide {decide_s * per:.1f} µs/msg, write {write_s * per:.1f} µs/msg"
     )
+    if args.write_parts:
+        print(
+            f"write parts: rows without SQLite {rows_s * per:.1f} µs/msg, pickle.dumps "
+            f"{dumps_s * per:.1f}, pickle.loads {loads_s * per:.1f}, {pickled / done:.0f} "
+            "bytes/msg pickled"
+        )
     print(
         "per 1,000 messages: " + ", ".join(f"{k} {v * 1000 / done:.0f}" for k, v in counts.items())
     )
