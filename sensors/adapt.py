@@ -147,7 +147,7 @@ class AdapterSet:
         routed = self._route(levels)
         if routed is not None:
             adapter, found = routed
-            problem = adapter.topic_problem(levels, found[1])
+            problem = adapter.topic_problem(levels, found)
             if problem is not None:
                 return Rejection(
                     reason=problem[0],

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +52,9 @@ class Route:
     pattern: TopicPattern
     message: Literal["reading", "availability", "ignored"] = "reading"
     field_maps: FieldMaps | None = None  # the topic's own fields; None: the adapter's
+    # the adapter's excludes that a topic of this pattern can fall under (the adapter
+    # sets them: `zigbee2mqtt/+/set/#` is not looked at for `zigbee2mqtt/{device_id}`)
+    excludes: tuple[TopicFilter, ...] = field(default=(), compare=False)
 
     @property
     def is_availability(self) -> bool:
@@ -111,6 +114,13 @@ class DeclaredAdapter:
     unmatched: Unmatched | None = None
     base: str | None = None  # the adapter this one extends
 
+    def __post_init__(self) -> None:
+        routes = tuple(
+            replace(r, excludes=tuple(e for e in self.excludes if e.overlaps(r.pattern)))
+            for r in self.routes
+        )
+        object.__setattr__(self, "routes", routes)
+
     @property
     def patterns(self) -> list[TopicPattern]:
         return [route.pattern for route in self.routes]
@@ -153,11 +163,11 @@ class DeclaredAdapter:
         return reject
 
     def topic_problem(
-        self, levels: list[str], values: dict[str, str]
+        self, levels: list[str], found: tuple[Route, dict[str, str]]
     ) -> tuple[RejectReason, str] | None:
-        """What is wrong with a topic this adapter's pattern matched, if anything: the
-        same every time, so AdapterSet asks once per topic."""
-        for excluded in self.excludes:
+        """What is wrong with a topic this adapter's route matched (`found`), if anything."""
+        route, values = found
+        for excluded in route.excludes:
             if excluded.matches(levels):
                 return RejectReason.IGNORED_TOPIC, f"topic is excluded by {excluded.text}"
         for name, value in values.items():
@@ -358,8 +368,10 @@ class DeclaredAdapter:
     ) -> dict[str, FieldValue] | str:
         fields: dict[str, FieldValue] = {}
         problems: list[str] = []
+        is_text = self.is_text
         for mapped in mapped_fields:
-            raw = fieldmap.lookup(body, mapped.path)
+            key = mapped.key
+            raw = body.get(key, MISSING) if key is not None else fieldmap.lookup(body, mapped.path)
             if raw is MISSING or raw is None:  # vendors send null for "not known yet"
                 if mapped.default is not None:
                     fields[mapped.name] = mapped.default
@@ -367,7 +379,10 @@ class DeclaredAdapter:
             if isinstance(raw, Ambiguous):
                 problems.append(f"fields.{mapped.name}: {raw.text} (from {mapped.source!r})")
                 continue
-            value = fieldmap.convert(mapped, raw, is_text=self.is_text)
+            if mapped.is_checked_only and not is_text:  # the commonest: `convert` comes to it
+                value = fieldmap.check(mapped.spec, raw)
+            else:
+                value = fieldmap.convert(mapped, raw, is_text=is_text)
             if isinstance(value, Problem):
                 problems.append(f"fields.{mapped.name}: {value.text} (from {mapped.source!r})")
             else:

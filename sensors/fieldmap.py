@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -146,6 +146,20 @@ class MappedField:
     scale: float = 1.0
     offset: float = 0.0
     default: FieldValue | None = None
+    # set from the above: the payload key when the path is one plain key (`battery`), so
+    # the value is `payload.get(key)`; `is_checked_only` when nothing turns the value
+    # (no map, invert, scale or offset): `check` alone, as `convert` would come to
+    key: str | None = field(init=False, repr=False, compare=False)
+    is_checked_only: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        only = self.path[0] if len(self.path) == 1 else None
+        object.__setattr__(self, "key", only if isinstance(only, str) else None)
+        object.__setattr__(
+            self,
+            "is_checked_only",
+            self.table is None and not self.invert and self.scale == 1.0 and self.offset == 0.0,
+        )
 
 
 @dataclass(frozen=True)

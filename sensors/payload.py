@@ -3,12 +3,24 @@
 One parse per message, strict where no sensor value could be: no NaN or infinities, no
 number too large for a float, no integer of more than 40 digits, no nesting so deep it
 exhausts the stack.
+
+Two parsers, one answer. orjson reads the common payload (~0.5 µs against ~5 µs for the
+standard library with the checks' hooks below). It refuses NaN, infinities, invalid
+UTF-8, lone surrogates and nesting past 1,024 levels by itself; for those, and for any
+payload holding a run of 19 or more digits (an integer past 64 bits, which orjson would
+make a float), the standard library's parse with the hooks decides and says why. One
+difference is left: nesting between ~1,000 levels (where the standard library's limit
+falls, which depends on how deep the caller's stack already is) and 1,024 is read, not
+refused; the limit is now the same on every call.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+
+import orjson
 
 from sensors.reading import RejectReason
 
@@ -42,8 +54,22 @@ _DECODER = json.JSONDecoder(
 )
 
 
+# 19 digits in a row: possibly an integer orjson would not keep exact (past 64 bits)
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
 def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
     """The payload's JSON value, or why it cannot be used (a tuple: reason, detail)."""
+    if _LONG_DIGITS.search(payload) is None:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass  # the standard library says why, in the words it always used
+    return parse_json_strictly(payload)
+
+
+def parse_json_strictly(payload: bytes) -> Any | tuple[RejectReason, str]:
+    """`parse_json` by the standard library alone, the checks in its hooks."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:

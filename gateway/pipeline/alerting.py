@@ -17,7 +17,6 @@ store first.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -43,6 +42,7 @@ from gateway.errors import StoreUnavailable
 from gateway.runtime.stats import Health
 from gateway.store import Store
 from gateway.store.alerts import Comment
+from gateway.store.database import json_text
 from gateway.store.records import Alert, Delivery, Resolution
 from gateway.store.step import Ids, StepWrite
 from gateway.store.writer import Writer
@@ -165,7 +165,7 @@ class AlertStage:
                     event=change.event,
                     channel=entry.channel,
                     target=entry.target,
-                    body=json.dumps(entry.body, ensure_ascii=False),
+                    body=json_text(entry.body),
                     idempotency_key=entry.idempotency_key,
                     attempts=0,
                     created_at=now,

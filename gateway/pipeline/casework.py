@@ -16,7 +16,6 @@ clear is evidence for verification. Both land in the alert change's own step.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -42,6 +41,7 @@ from gateway.cases.workflow import (
 from gateway.errors import InvalidCase
 from gateway.pipeline.alerting import AlertDesk
 from gateway.store import Store
+from gateway.store.database import json_text
 from gateway.store.records import (
     Alert,
     Case,
@@ -328,7 +328,7 @@ class CaseStage:
 
 
 def _dumps(body: dict[str, object]) -> str:
-    return json.dumps(body, ensure_ascii=False)
+    return json_text(body)
 
 
 class CaseDesk:

@@ -24,6 +24,7 @@ from gateway.store.database import (
     Where,
     dt,
     dt_or_none,
+    json_text,
     scope_clause,
     ts,
     ts_or_none,
@@ -67,7 +68,7 @@ def case_json(case: Case) -> str:
         elif isinstance(value, tuple):
             value = list(value)
         data[name] = value
-    return json.dumps(data, ensure_ascii=False)
+    return json_text(data)
 
 
 def case_of(text: str) -> Case:
@@ -123,7 +124,7 @@ def write_history(db: sqlite3.Connection, entries: Iterable[CaseEntry]) -> None:
         "INSERT INTO case_history (case_id, at, action, actor, state, note, photos) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (e.case_id, ts(e.at), e.action, e.actor, e.state.value, e.note, json.dumps(e.photos))
+            (e.case_id, ts(e.at), e.action, e.actor, e.state.value, e.note, json_text(e.photos))
             for e in entries
         ],
     )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from gateway.places.registry import DeviceRecord
-from gateway.store.database import Database, dt, dt_or_none, ts, ts_or_none
+from gateway.store.database import Database, dt, dt_or_none, json_text, ts, ts_or_none
 from gateway.store.records import DeviceState, Sighting, StateChange
 from rules.engine import Track, TrackKey
 from rules.tracks import shared_data
@@ -58,7 +58,7 @@ def write_states(db: sqlite3.Connection, states: Iterable[DeviceState]) -> None:
             (
                 s.device_id,
                 s.kind.value,
-                json.dumps(as_dict(s.fields)),
+                json_text(as_dict(s.fields)),
                 ts_or_none(s.changed_at),
                 ts_or_none(s.last_event_at),
                 ts(s.last_seen_at),
@@ -104,7 +104,7 @@ def write_tracks(db: sqlite3.Connection, tracks: Iterable[tuple[TrackKey, Track 
                     ts(track.since_at),
                     ts_or_none(track.due_at),
                     int(track.is_raised),
-                    json.dumps(track.data),
+                    json_text(track.data),
                 )
             )
     if ended:
@@ -124,7 +124,7 @@ def write_history(db: sqlite3.Connection, changes: Iterable[tuple[StateChange, i
         "INSERT OR REPLACE INTO device_history (device_id, slot, seq, at, state) "
         "VALUES (?, ?, ?, ?, ?)",
         [
-            (c.device_id, seq % HISTORY_PER_DEVICE, seq, ts(c.at), json.dumps(c.state))
+            (c.device_id, seq % HISTORY_PER_DEVICE, seq, ts(c.at), json_text(c.state))
             for c, seq in changes
         ],
     )

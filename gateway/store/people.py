@@ -8,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from gateway.store.database import Database, dt, ts
+from gateway.store.database import Database, dt, json_text, ts
 
 
 class PeopleTables:
@@ -26,7 +26,7 @@ class PeopleTables:
             db.execute(
                 "INSERT INTO people VALUES (?, ?, ?) ON CONFLICT (person_id) DO UPDATE "
                 "SET spec=excluded.spec, updated_at=excluded.updated_at",
-                (person_id, json.dumps(spec, ensure_ascii=False), ts(now)),
+                (person_id, json_text(spec), ts(now)),
             )
 
     def delete(self, person_id: str, now: datetime) -> None:

@@ -22,6 +22,7 @@ from sensors.kinds import KINDS, Kind
 from sensors.load import SAMPLES_DIR
 from sensors.reading import Reading, Rejection, RejectReason
 from sensors.selectors import PayloadValue
+from tests.unit.sensors.jsonvalues import JSON_VALUES
 
 ADAPTERS = AdapterSet.load()
 RECEIVED_AT = datetime(2026, 11, 25, 5, 4, 5, tzinfo=UTC)
@@ -62,20 +63,6 @@ SETTINGS = settings(max_examples=200, deadline=None)
 
 LEVELS = st.sampled_from(["door-1", "bridge", "gw-00a1b2c3", "GW1", "", "a b", "+", "#"]) | (
     st.text(max_size=12)
-)
-JSON_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**45), max_value=10**45)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=30,
 )
 HOSTILE_NUMBERS = st.sampled_from(
     [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"1" * 5000, b"1e-400", b"-0"]

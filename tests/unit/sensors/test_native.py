@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sensors.kinds import Kind
 from sensors.native import NativeAdapter
 from sensors.reading import Reading, Rejection, RejectReason
+from tests.unit.sensors.jsonvalues import JSON_SCALARS, JSON_VALUES
 
 ADAPTER = NativeAdapter()
 RECEIVED_AT = datetime(2026, 11, 25, 5, 4, 5, tzinfo=UTC)
@@ -297,20 +298,6 @@ def wall_time(year: int) -> datetime:
     return datetime(year, 1, 1, tzinfo=UTC).replace(tzinfo=None)
 
 
-JSON_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=30,
-)
 FIELD_NAMES = st.sampled_from(["open", "smoke", "battery", "voltage", "tamper", "rssi", "x"])
 NEAR_PAYLOADS = st.fixed_dictionaries(
     {"kind": st.sampled_from(["door", "smoke", "availability", "lamp", ""]) | JSON_SCALARS},
