@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import urllib3
-
 from gateway.config import TelemetrySettings
 from gateway.pipeline.steps import Accepted
 from gateway.runtime.clock import wait_or_timeout
@@ -92,8 +90,8 @@ def point_of(accepted: Accepted, tags: dict[str, str]) -> dict[str, Any]:
 class InfluxWriter:
     """influxdb-client's synchronous write API; blocking, so the sink calls it in a thread.
 
-    influxdb-client is imported here, when telemetry is configured: it weighs ~13 MB of
-    memory, which a gateway without telemetry should not carry."""
+    influxdb-client (and urllib3 under it) is imported here, when telemetry is configured:
+    it weighs ~13 MB of memory, which a gateway without telemetry should not carry."""
 
     def __init__(self, settings: TelemetrySettings) -> None:
         from influxdb_client.client.influxdb_client import InfluxDBClient
@@ -112,6 +110,7 @@ class InfluxWriter:
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
 
     def __call__(self, batch: list[Accepted]) -> Result:
+        import urllib3
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
 
