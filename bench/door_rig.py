@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import door_traffic, naive, receiver
-from bench.gateway_run import Gateway
+from bench.gateway_run import REPO, Gateway
 from gateway.runtime.broker import LocalBroker
 from simulator.site import Layout, generate, site_from_data, site_yaml
 
@@ -69,12 +69,14 @@ class Receiver:
 class GridgateTarget:
     name = "gridgate"
 
-    def __init__(self, tmp: Path, broker: LocalBroker, site: Path, hook_url: str) -> None:
+    def __init__(
+        self, tmp: Path, broker: LocalBroker, site: Path, hook_url: str, tree: Path = REPO
+    ) -> None:
         # version 2: the events due go together (docs/webhooks.md); the receiver counts alerts
         webhooks = f'[{{"name": "bench", "url": "{hook_url}", "version": 2}}]'
         self.gateway = Gateway(
             tmp, broker.port, "bench", site, HOLD_S, rules="shipped",
-            env={"GRIDGATE_WEBHOOKS": webhooks},
+            env={"GRIDGATE_WEBHOOKS": webhooks}, tree=tree,
         )  # fmt: skip
 
     def start(self) -> float:

@@ -54,6 +54,7 @@ from bench.door_rig import (
     wait_for,
 )
 from bench.door_score import Episode, Scorer, decode, pct
+from bench.gateway_run import REPO
 from bench.procstat import cpu_s, load_average, machine_cpu, rss_mb
 from gateway.runtime.broker import LocalBroker
 
@@ -82,8 +83,12 @@ class Run:
 
 
 class PhaseRunner:
-    def __init__(self, run: Run, mode: Mode, target_name: str, rates: list[int]) -> None:
+    def __init__(
+        self, run: Run, mode: Mode, target_name: str, rates: list[int], tree: Path = REPO
+    ) -> None:
+        """`tree`: the checkout whose gateway runs as the gridgate target (bench/ab.py)."""
         self.run = run
+        self.tree = tree
         self.mode = mode
         self.target_name = target_name
         self.rates = rates
@@ -107,7 +112,7 @@ class PhaseRunner:
             broker.start()
             site, self.ids = make_site(self.site_doors(), tmp, self.run.timezone)
             target: Target = (
-                GridgateTarget(tmp, broker, site, self.run.receiver.url)
+                GridgateTarget(tmp, broker, site, self.run.receiver.url, self.tree)
                 if self.target_name == "gridgate"
                 else NaiveTarget(broker, self.run.receiver.url)
             )

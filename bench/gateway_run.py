@@ -32,11 +32,11 @@ rules:
 """
 
 
-def shipped_rules(folder: Path, hold_s: float) -> Path:
-    """The rules gridgate ships (rules/defaults), with door_left_open held `hold_s` day and
-    night so that a bench step can score it; everything else as shipped."""
+def shipped_rules(folder: Path, hold_s: float, tree: Path = REPO) -> Path:
+    """The rules gridgate ships (`tree`'s rules/defaults), with door_left_open held `hold_s`
+    day and night so that a bench step can score it; everything else as shipped."""
     folder.mkdir(parents=True, exist_ok=True)
-    for path in sorted((REPO / "rules" / "defaults").glob("*.yaml")):
+    for path in sorted((tree / "rules" / "defaults").glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         for rule in data["rules"]:
             if rule["id"] == "door_left_open":
@@ -57,11 +57,14 @@ class Gateway:
         *,
         rules: str = "door",
         env: dict[str, str] | None = None,
+        tree: Path = REPO,
     ) -> None:
         """`rules`: "door" (door_left_open alone) or "shipped" (every shipped rule);
-        `env`: more GRIDGATE_* settings (e.g. GRIDGATE_WEBHOOKS)."""
+        `env`: more GRIDGATE_* settings (e.g. GRIDGATE_WEBHOOKS); `tree`: the checkout whose
+        gateway runs (another commit's worktree, for bench/ab.py), this one by default."""
+        self.tree = tree
         if rules == "shipped":
-            rules_path = shipped_rules(tmp / "rules", hold_s)
+            rules_path = shipped_rules(tmp / "rules", hold_s, tree)
         else:
             rules_path = tmp / "rules.yaml"
             rules_path.write_text(RULES.format(hold_s=hold_s), encoding="utf-8")
@@ -106,7 +109,7 @@ class Gateway:
                 env={**os.environ, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                cwd=REPO,
+                cwd=self.tree,  # `-m gateway.cli` imports the tree's gateway, not this one's
             )
         while time.monotonic() - t0 < timeout_s:
             if self.process.poll() is not None:
