@@ -37,6 +37,7 @@ from bench.door_results import MODES, Phase
 from bench.door_rig import Receiver, midday_timezone
 from bench.door_score import pct
 from bench.doors import PhaseRunner, Run, _exit_cleanly
+from bench.doors_report import _ms
 from bench.gateway_run import REPO
 
 
@@ -63,10 +64,6 @@ def checkout(rev: str | None) -> Iterator[tuple[str, Path]]:
                 ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)],
                 check=False,
             )
-
-
-def _ms(seconds: float | None) -> str:
-    return "–" if seconds is None else f"{1000 * seconds:,.0f}"
 
 
 def table(runs: list[tuple[str, Phase]], rates: list[int]) -> str:

@@ -368,10 +368,8 @@ class DeclaredAdapter:
     ) -> dict[str, FieldValue] | str:
         fields: dict[str, FieldValue] = {}
         problems: list[str] = []
-        is_text = self.is_text
         for mapped in mapped_fields:
-            key = mapped.key
-            raw = body.get(key, MISSING) if key is not None else fieldmap.lookup(body, mapped.path)
+            raw = fieldmap.lookup(body, mapped.path)
             if raw is MISSING or raw is None:  # vendors send null for "not known yet"
                 if mapped.default is not None:
                     fields[mapped.name] = mapped.default
@@ -379,10 +377,7 @@ class DeclaredAdapter:
             if isinstance(raw, Ambiguous):
                 problems.append(f"fields.{mapped.name}: {raw.text} (from {mapped.source!r})")
                 continue
-            if mapped.is_checked_only and not is_text:  # the commonest: `convert` comes to it
-                value = fieldmap.check(mapped.spec, raw)
-            else:
-                value = fieldmap.convert(mapped, raw, is_text=is_text)
+            value = fieldmap.convert(mapped, raw, is_text=self.is_text)
             if isinstance(value, Problem):
                 problems.append(f"fields.{mapped.name}: {value.text} (from {mapped.source!r})")
             else:

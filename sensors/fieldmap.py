@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -105,6 +105,8 @@ def parse_path(source: str) -> tuple[PathLevel, ...]:
 
 def lookup(payload: dict[str, Any], path: tuple[PathLevel, ...]) -> Any:
     """The value at a path of nested objects: MISSING, an `Ambiguous`, or the value."""
+    if len(path) == 1 and type(only := path[0]) is str:  # the commonest: `battery`
+        return payload.get(only, MISSING) if isinstance(payload, dict) else MISSING
     value: Any = payload
     for level in path:
         if not isinstance(value, dict):
@@ -146,20 +148,6 @@ class MappedField:
     scale: float = 1.0
     offset: float = 0.0
     default: FieldValue | None = None
-    # set from the above: the payload key when the path is one plain key (`battery`), so
-    # the value is `payload.get(key)`; `is_checked_only` when nothing turns the value
-    # (no map, invert, scale or offset): `check` alone, as `convert` would come to
-    key: str | None = field(init=False, repr=False, compare=False)
-    is_checked_only: bool = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        only = self.path[0] if len(self.path) == 1 else None
-        object.__setattr__(self, "key", only if isinstance(only, str) else None)
-        object.__setattr__(
-            self,
-            "is_checked_only",
-            self.table is None and not self.invert and self.scale == 1.0 and self.offset == 0.0,
-        )
 
 
 @dataclass(frozen=True)

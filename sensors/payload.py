@@ -4,20 +4,20 @@ One parse per message, strict where no sensor value could be: no NaN or infiniti
 number too large for a float, no integer of more than 40 digits, no nesting so deep it
 exhausts the stack.
 
-Two parsers, one answer. orjson reads the common payload (~0.5 µs against ~5 µs for the
-standard library with the checks' hooks below). It refuses NaN, infinities, invalid
-UTF-8, lone surrogates and nesting past 1,024 levels by itself; for those, and for any
-payload holding a run of 19 or more digits (an integer past 64 bits, which orjson would
-make a float), the standard library's parse with the hooks decides and says why. One
-difference is left: nesting between ~1,000 levels (where the standard library's limit
-falls, which depends on how deep the caller's stack already is) and 1,024 is read, not
-refused; the limit is now the same on every call.
+Two parsers, one answer. orjson reads the common payload (a door's: ~2 µs with the scan
+below, against ~3.7 µs for the standard library with the checks' hooks). It refuses NaN,
+infinities, invalid UTF-8, lone surrogates and nesting past 1,024 levels by itself; for
+those, and for any payload holding a run of 19 or more digits (an integer past 64 bits,
+which orjson would make a float; looked for with `bytes.translate`, ~0.8 µs for a door's
+payload, where a regular expression took 3.5), the standard library's parse with the
+hooks decides and says why. One difference is left: nesting between ~1,000 levels (where
+the standard library's limit falls, which depends on how deep the caller's stack already
+is) and 1,024 is read, not refused; the limit is now the same on every call.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -54,13 +54,15 @@ _DECODER = json.JSONDecoder(
 )
 
 
-# 19 digits in a row: possibly an integer orjson would not keep exact (past 64 bits)
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# 19 digits in a row: possibly an integer orjson would not keep exact (past 64 bits).
+# Every digit becomes "0" and every other byte " ", so a run is one substring search.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def parse_json(payload: bytes) -> Any | tuple[RejectReason, str]:
     """The payload's JSON value, or why it cannot be used (a tuple: reason, detail)."""
-    if _LONG_DIGITS.search(payload) is None:
+    if _LONG_RUN not in payload.translate(_DIGITS_ONLY):
         try:
             return orjson.loads(payload)
         except orjson.JSONDecodeError:

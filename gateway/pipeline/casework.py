@@ -262,7 +262,7 @@ class CaseStage:
                     event=event,
                     channel=entry.channel,
                     target=entry.target,
-                    body=_dumps(entry.body),
+                    body=json_text(entry.body),
                     idempotency_key=entry.idempotency_key,
                     attempts=0,
                     created_at=now,
@@ -325,10 +325,6 @@ class CaseStage:
         queued = await writer.write(step)
         self.on_due_changed()
         return done, queued
-
-
-def _dumps(body: dict[str, object]) -> str:
-    return json_text(body)
 
 
 class CaseDesk:

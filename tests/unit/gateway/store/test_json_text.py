@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+
+import pytest
 
 from gateway.store.database import json_text
 
@@ -18,3 +21,9 @@ def test_text_reads_back_as_the_value_written_and_keeps_chinese_as_it_is() -> No
 def test_what_orjson_refuses_is_written_by_the_standard_library() -> None:
     assert json.loads(json_text({"count": 2**70})) == {"count": 2**70}
     assert json_text({1: "a"}) == '{"1":"a"}'
+
+
+def test_what_neither_writes_is_refused_as_before() -> None:
+    # orjson would write a datetime; a row must not take one the standard library refuses
+    with pytest.raises(TypeError):
+        json_text({"at": datetime(2026, 12, 7, tzinfo=UTC)})
